@@ -1,0 +1,20 @@
+#!/usr/bin/env bash
+# Installs what the test suite needs on a fresh Debian machine, then runs `swift test`.
+# Needs: openssl (interoperability checks of the PKI and OCSP responder) and Python's
+# `cryptography` (independent verification of the signature test vector).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+need_apt=()
+command -v openssl >/dev/null 2>&1 || need_apt+=(openssl)
+command -v python3 >/dev/null 2>&1 || need_apt+=(python3 python3-pip)
+if [ ${#need_apt[@]} -gt 0 ]; then
+  echo "test.sh: installing ${need_apt[*]}"
+  apt-get update -qq && apt-get install -y -qq "${need_apt[@]}"
+fi
+if ! python3 -c 'import cryptography' >/dev/null 2>&1; then
+  echo "test.sh: installing Python cryptography"
+  python3 -m pip install --quiet cryptography || apt-get install -y -qq python3-cryptography
+fi
+
+swift test "$@"

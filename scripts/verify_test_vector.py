@@ -1,0 +1,88 @@
+#!/usr/bin/env python3
+"""Verify a LienThong message-signature test vector without LienThong's code.
+
+Independent implementation of docs/protocol.md: builds the canonical form with Python's json,
+hashes it with hashlib, verifies the detached JWS with the `cryptography` package, and checks
+that the signer's certificate was issued by the test CA. Exit status 0 means every check passed.
+
+Usage: python3 scripts/verify_test_vector.py docs/test-vectors/message-signature-v1.json
+"""
+import base64
+import hashlib
+import json
+import sys
+
+from cryptography import x509
+from cryptography.exceptions import InvalidSignature
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec, utils
+
+
+def b64url(data: bytes) -> str:
+    return base64.urlsafe_b64encode(data).rstrip(b"=").decode("ascii")
+
+
+def unb64url(text: str) -> bytes:
+    return base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
+
+
+def canonical(obj) -> bytes:
+    return json.dumps(obj, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode("utf-8")
+
+
+def verify_jws(jws: str, digest: bytes) -> x509.Certificate:
+    header_b64, payload, sig_b64 = jws.split(".")
+    assert payload == "", "payload must be detached"
+    header = json.loads(unb64url(header_b64))
+    assert header["alg"] == "ES256", header["alg"]
+    assert header["typ"] == "lienthong-msg+jws"
+    leaf = x509.load_der_x509_certificate(base64.b64decode(header["x5c"][0]))
+    signature = unb64url(sig_b64)
+    assert len(signature) == 64, "ES256 signatures are r||s, 64 bytes"
+    der = utils.encode_dss_signature(int.from_bytes(signature[:32], "big"), int.from_bytes(signature[32:], "big"))
+    signing_input = (header_b64 + "." + b64url(digest)).encode("ascii")
+    leaf.public_key().verify(der, signing_input, ec.ECDSA(hashes.SHA256()))
+    return leaf
+
+
+def main(path: str) -> int:
+    with open(path, encoding="utf-8") as f:
+        vector = json.load(f)
+    message = vector["message"]
+
+    if "body" in vector:
+        body_digest = b64url(hashlib.sha256(vector["body"].encode("utf-8")).digest())
+        assert message["body"] == body_digest, "body digest differs"
+
+    data = canonical(message)
+    assert data.decode("utf-8") == vector["canonical"], "canonical form differs from the vector"
+    digest = hashlib.sha256(data).digest()
+    assert digest.hex() == vector["digestHex"], "digest differs"
+    assert b64url(digest) == vector["digestBase64url"], "base64url digest differs"
+
+    leaf = verify_jws(vector["jws"], digest)
+    pem_cert = x509.load_pem_x509_certificate(vector["certificatePem"].encode("ascii"))
+    assert leaf == pem_cert, "x5c[0] is not the vector's certificate"
+    ca = x509.load_pem_x509_certificate(vector["caCertificatePem"].encode("ascii"))
+    leaf.verify_directly_issued_by(ca)
+    key = serialization.load_pem_private_key(vector["privateKeyPem"].encode("ascii"), password=None)
+    assert key.public_key().public_numbers() == leaf.public_key().public_numbers(), "key does not match certificate"
+
+    # Negative control: the same JWS must not verify for a message with any field changed.
+    for field in ("id", "method", "service", "client", "path", "body"):
+        tampered = dict(message)
+        value = tampered[field]
+        tampered[field] = value[:-1] + ("A" if value[-1] != "A" else "B")
+        try:
+            verify_jws(vector["jws"], hashlib.sha256(canonical(tampered)).digest())
+        except InvalidSignature:
+            continue
+        print(f"FAIL: JWS verified for a message with {field} changed", file=sys.stderr)
+        return 1
+
+    print(f"OK: canonical form, digest {vector['digestHex']}, ES256 JWS and certificate chain verified independently")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1] if len(sys.argv) > 1 else "docs/test-vectors/message-signature-v1.json"))
