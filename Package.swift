@@ -53,6 +53,9 @@ let package = Package(
         ], swiftSettings: swiftSettings),
         .testTarget(name: "LienThongTrustTests", dependencies: [
             "LienThongCore", "LienThongTrust",
+            .product(name: "Crypto", package: "swift-crypto"),
+            .product(name: "X509", package: "swift-certificates"),
+            .product(name: "SwiftASN1", package: "swift-asn1"),
         ], swiftSettings: swiftSettings),
     ],
     swiftLanguageModes: [.v6]

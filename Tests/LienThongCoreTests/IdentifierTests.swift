@@ -24,10 +24,11 @@ struct IdentifierTests {
         ("", 1), ("VN", 1), ("VN/GOV", 2), ("VN/GOV/X/Y", 4), ("VN/GOV/X/Y/Z/W", 6), ("////////", 9),
     ])
     func memberWrongPartCount(text: String, found: Int) throws {
-        for parse in [
-            { (s: String) throws(IdentifierError) in _ = try MemberId(parsing: s) },
-            { (s: String) throws(IdentifierError) in _ = try MemberId(percentEncoded: s) },
-        ] {
+        let parsers: [(String) throws -> Void] = [
+            { _ = try MemberId(parsing: $0) },
+            { _ = try MemberId(percentEncoded: $0) },
+        ]
+        for parse in parsers {
             let error = try #require(identifierError { try parse(text) })
             #expect(error.code == .wrongPartCount)
             #expect(error.kind == .member)
@@ -400,10 +401,11 @@ struct IdentifierTests {
     }
 
     @Test func encodedSlashIsAnInvalidCharacter() throws {
-        for parse in [
-            { (s: String) throws(IdentifierError) in _ = try ClientId(headerValue: s) },
-            { (s: String) throws(IdentifierError) in _ = try MemberId(percentEncoded: s) },
-        ] {
+        let parsers: [(String) throws -> Void] = [
+            { _ = try ClientId(headerValue: $0) },
+            { _ = try MemberId(percentEncoded: $0) },
+        ]
+        for parse in parsers {
             for encoded in ["a%2Fb", "a%2fb"] {
                 let error = try #require(identifierError { try parse("VN/GOV/\(encoded)") })
                 #expect(error.code == .invalidCharacter)

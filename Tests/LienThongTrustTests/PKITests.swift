@@ -126,7 +126,7 @@ struct PKITests {
     }
 
     @Test("openssl verify -CAfile accepts every issued certificate", .enabled(if: which("openssl") != nil))
-    func opensslVerifiesEverything() throws {
+    func opensslVerifiesEverything() async throws {
         let t = try TemporaryPKI()
         defer { t.remove() }
         try t.pki.issue(role: .server, holderId: "VN/GOV/000.00.00.G22/ss1")
@@ -138,7 +138,7 @@ struct PKITests {
         let records = try t.pki.records()
         #expect(records.count == 7)
         for record in records {
-            let result = try runProcess(openssl, ["verify", "-CAfile", t.pki.url(.rootCertificate).path, t.path(record.certificatePath)])
+            let result = try await runProcess(openssl, ["verify", "-CAfile", t.pki.url(.rootCertificate).path, t.path(record.certificatePath)])
             #expect(result.status == 0, "\(record.certificatePath): \(result.output)")
             #expect(result.output.contains(": OK"))
         }
@@ -146,7 +146,7 @@ struct PKITests {
         let other = try TemporaryPKI()
         defer { other.remove() }
         let foreign = try other.pki.issue(role: .member, holderId: "VN/GOV/000.00.00.G22")
-        let result = try runProcess(openssl, ["verify", "-CAfile", t.pki.url(.rootCertificate).path, other.path(foreign.certificatePath)])
+        let result = try await runProcess(openssl, ["verify", "-CAfile", t.pki.url(.rootCertificate).path, other.path(foreign.certificatePath)])
         #expect(result.status != 0)
     }
 }

@@ -1,5 +1,6 @@
 import Foundation
 import LienThongCore
+import SwiftASN1
 import Testing
 import X509
 @testable import LienThongTrust
@@ -67,7 +68,7 @@ struct SignatureTests {
     }
 
     /// Every signed field, changed one at a time, must break the signature.
-    static let requestTampers: [(String, (inout CanonicalMessage) throws -> Void)] = [
+    static let requestTampers: [(String, @Sendable (inout CanonicalMessage) throws -> Void)] = [
         ("kind", { $0.kind = .response }),
         ("id", { $0.messageId += "x" }),
         ("method", { $0.method = "GET" }),
@@ -207,15 +208,15 @@ struct SignatureTests {
 
     @Test("the published test vector verifies with an independent implementation (Python cryptography)",
           .enabled(if: which("python3") != nil))
-    func testVectorIndependent() throws {
+    func testVectorIndependent() async throws {
         let python = try #require(which("python3"))
-        let result = try runProcess(python, [repositoryRoot.appendingPathComponent("scripts/verify_test_vector.py").path, Self.vectorURL.path])
+        let result = try await runProcess(python, [repositoryRoot.appendingPathComponent("scripts/verify_test_vector.py").path, Self.vectorURL.path])
         #expect(result.status == 0, "\(result.output)")
         #expect(result.output.contains("OK:"))
     }
 
     @Test("a signature made now also verifies independently with Python")
-    func freshSignatureIndependent() throws {
+    func freshSignatureIndependent() async throws {
         let python = try #require(which("python3"))
         let s = try Signer()
         defer { s.t.remove() }
@@ -235,7 +236,7 @@ struct SignatureTests {
         ]
         let file = s.t.directory.appendingPathComponent("vector.json")
         try JSONSerialization.data(withJSONObject: vector).write(to: file)
-        let result = try runProcess(python, [repositoryRoot.appendingPathComponent("scripts/verify_test_vector.py").path, file.path])
+        let result = try await runProcess(python, [repositoryRoot.appendingPathComponent("scripts/verify_test_vector.py").path, file.path])
         #expect(result.status == 0, "\(result.output)")
     }
 }

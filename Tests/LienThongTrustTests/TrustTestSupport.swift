@@ -22,18 +22,26 @@ struct TemporaryPKI {
     func remove() { try? FileManager.default.removeItem(at: directory) }
 }
 
-/// Runs a command and returns its exit status and combined output.
-func runProcess(_ executable: String, _ arguments: [String]) throws -> (status: Int32, output: String) {
+/// Runs a command without blocking a concurrency thread (servers in the same process keep running).
+func runProcess(_ executable: String, _ arguments: [String]) async throws -> (status: Int32, output: String) {
+    let output = FileManager.default.temporaryDirectory.appendingPathComponent("lienthong-proc-\(UUID().uuidString)")
+    FileManager.default.createFile(atPath: output.path, contents: nil)
+    defer { try? FileManager.default.removeItem(at: output) }
+    let handle = try FileHandle(forWritingTo: output)
     let process = Process()
     process.executableURL = URL(fileURLWithPath: executable)
     process.arguments = arguments
-    let pipe = Pipe()
-    process.standardOutput = pipe
-    process.standardError = pipe
-    try process.run()
-    let data = pipe.fileHandleForReading.readDataToEndOfFile()
-    process.waitUntilExit()
-    return (process.terminationStatus, String(decoding: data, as: UTF8.self))
+    process.standardOutput = handle
+    process.standardError = handle
+    let status: Int32 = try await withCheckedThrowingContinuation { continuation in
+        process.terminationHandler = { continuation.resume(returning: $0.terminationStatus) }
+        do { try process.run() } catch {
+            process.terminationHandler = nil
+            continuation.resume(throwing: error)
+        }
+    }
+    try handle.close()
+    return (status, try String(contentsOf: output, encoding: .utf8))
 }
 
 /// The first executable named `name` on PATH, if any.

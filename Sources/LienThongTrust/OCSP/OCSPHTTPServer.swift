@@ -91,9 +91,9 @@ public struct OCSPHTTPServer: Sendable {
     /// - Parameter body: The work to do while the server runs; receives the bound port.
     /// - Returns: What `body` returns.
     /// - Throws: What `body` throws, or the server's error if it could not start.
-    public func withRunningServer<Result: Sendable>(
-        _ body: (_ port: Int) async throws -> Result
-    ) async throws -> Result {
+    public func withRunningServer<Value: Sendable>(
+        _ body: (_ port: Int) async throws -> Value
+    ) async throws -> Value {
         let (ports, continuation) = AsyncStream<Int>.makeStream()
         return try await withThrowingTaskGroup(of: Void.self) { group in
             group.addTask {

@@ -168,6 +168,7 @@ public struct DetachedJWS: Sendable, Hashable, CustomStringConvertible {
             throw SignatureError(.badSignature, "the signature does not match the message digest \(digest.base64URL)")
         }
     }
+}
 
 extension Certificate.PublicKey {
     /// The JWS `alg` this key signs with, or `nil` if LienThong does not sign with this key type.

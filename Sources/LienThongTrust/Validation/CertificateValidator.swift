@@ -1,7 +1,7 @@
 import Foundation
 import LienThongCore
 import SwiftASN1
-import X509
+@_spi(FixedExpiryValidationTime) import X509
 
 /// Why a certificate was not accepted.
 public struct CertificateValidationError: Error, Hashable, Sendable, CustomStringConvertible {
@@ -120,7 +120,7 @@ public struct CertificateValidator: Sendable {
         leaf: Certificate, intermediates: [Certificate], anchors: [Certificate], now: Date, name: String
     ) async throws(CertificateValidationError) -> [Certificate] {
         var verifier = Verifier(rootCertificates: CertificateStore(anchors)) {
-            RFC5280Policy(validationTime: now)
+            RFC5280Policy(fixedExpiryValidationTime: now)
         }
         let result = await verifier.validate(leaf: leaf, intermediates: CertificateStore(intermediates))
         switch result {
