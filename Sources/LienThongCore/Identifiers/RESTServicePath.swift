@@ -74,6 +74,12 @@ public struct RESTProtocolVersion: RawRepresentable, Hashable, Sendable, CustomS
 ///   appear in a URI path (``IdentifierError/Code/invalidCharacter``).
 ///
 /// The query is kept as received; apart from the character checks above it is not validated.
+///
+/// Errors about the target as a whole, the protocol version, dot segments and the remaining path have
+/// the kind ``IdentifierError/Kind/restPath``; errors about the content of an identifier segment
+/// (empty, invalid character, too long, bad escape, reserved code) have the kind
+/// ``IdentifierError/Kind/service`` and name the part, exactly as ``ServiceId/init(percentEncoded:)``
+/// would.
 public struct RESTServicePath: Hashable, Sendable, CustomStringConvertible {
     /// The default maximum length of a request target: 2000 bytes.
     public static let defaultMaximumTargetLength: Int = 2000
