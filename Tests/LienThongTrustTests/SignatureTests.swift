@@ -152,10 +152,17 @@ struct SignatureTests {
         Base64URL.encode(Array(#"{"alg":"ES256","x5c":["not base64!"]}"#.utf8)) + "..AAAA",
         Base64URL.encode(Array(#"{"alg":"ES256","x5c":["AAAA"]}"#.utf8)) + "..AAAA",
         Base64URL.encode(Array(#"{"alg":"ES256","x5c":["AAAA"],"crit":["b64"]}"#.utf8)) + "..AAAA",
-        String(repeating: "A", count: 70_000) + "..AAAA",
     ])
     func malformed(text: String) {
         #expect(throws: SignatureError.self) { try DetachedJWS(compact: text) }
+    }
+
+    @Test("an oversized JWS is refused before any decoding")
+    func oversized() {
+        let error = #expect(throws: SignatureError.self) {
+            try DetachedJWS(compact: String(repeating: "A", count: 70_000) + "..AAAA")
+        }
+        #expect(error?.code == .malformed)
     }
 
     @Test("a key signs only with its own certificate")

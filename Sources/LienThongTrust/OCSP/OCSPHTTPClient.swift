@@ -10,6 +10,16 @@ import X509
 /// ``fetchStatus(of:issuer:at:)`` (build request → fetch → verify) and
 /// ``verifyStapled(_:of:issuer:at:)`` for responses a peer sent along.
 public struct OCSPHTTPClient: Sendable {
+    /// A process-wide HTTP client for OCSP: a refused connection fails at once instead of being
+    /// retried until the deadline, so an unreachable responder is noticed (and the caller can
+    /// fall back to its cache or fail closed) without delay.
+    public static let sharedHTTPClient: HTTPClient = {
+        var configuration = HTTPClient.Configuration()
+        configuration.connectionPool.retryConnectionEstablishment = false
+        configuration.timeout.connect = .seconds(5)
+        return HTTPClient(eventLoopGroup: HTTPClient.defaultEventLoopGroup, configuration: configuration)
+    }()
+
     /// The HTTP client used for requests.
     public let httpClient: HTTPClient
     /// The deadline of one exchange (connect, send, receive).
@@ -32,7 +42,7 @@ public struct OCSPHTTPClient: Sendable {
     ///   - verifier: How responses are verified.
     ///   - defaultResponderURL: The URL used when a certificate has no OCSP URL of its own.
     public init(
-        httpClient: HTTPClient = .shared,
+        httpClient: HTTPClient = OCSPHTTPClient.sharedHTTPClient,
         timeout: Duration = .seconds(10),
         maximumResponseSize: Int = 1 << 20,
         requestBuilder: OCSPRequestBuilder = OCSPRequestBuilder(),

@@ -1,6 +1,8 @@
 import Foundation
 import Hummingbird
+import Logging
 import NIOCore
+import ServiceLifecycle
 
 /// Serves an ``OCSPResponder`` over HTTP (RFC 6960 appendix A) with Hummingbird 2.
 ///
@@ -33,6 +35,12 @@ public struct OCSPHTTPServer: Sendable {
     /// The largest accepted request (POST body, or decoded GET request), in bytes.
     public let maximumRequestSize: Int
     private let clock: @Sendable () -> Date
+    /// The server's logger; Hummingbird logs every start and stop at `info`, so the default level is `warning`.
+    public var logger: Logger = {
+        var logger = Logger(label: "lienthong.ocsp")
+        logger.logLevel = .warning
+        return logger
+    }()
 
     /// Creates a server (it starts when run).
     /// - Parameters:
@@ -72,7 +80,8 @@ public struct OCSPHTTPServer: Sendable {
             configuration: ApplicationConfiguration(address: .hostname(self.host, port: self.port)),
             onServerRunning: { channel in
                 await onServerRunning(channel.localAddress?.port ?? 0)
-            }
+            },
+            logger: self.logger
         )
     }
 
@@ -95,10 +104,13 @@ public struct OCSPHTTPServer: Sendable {
         _ body: (_ port: Int) async throws -> Value
     ) async throws -> Value {
         let (ports, continuation) = AsyncStream<Int>.makeStream()
+        let application = self.makeApplication(onServerRunning: { port in continuation.yield(port) })
+        let serviceGroup = ServiceGroup(
+            configuration: ServiceGroupConfiguration(services: [application], logger: self.logger))
         return try await withThrowingTaskGroup(of: Void.self) { group in
             group.addTask {
                 defer { continuation.finish() }
-                try await self.run(onServerRunning: { port in continuation.yield(port) })
+                try await serviceGroup.run()
             }
             var iterator = ports.makeAsyncIterator()
             guard let port = await iterator.next() else {
@@ -106,16 +118,12 @@ public struct OCSPHTTPServer: Sendable {
                 try await group.waitForAll()
                 throw OCSPError(.transport("server stopped"), "the OCSP HTTP server stopped before listening")
             }
-            do {
-                let result = try await body(port)
-                group.cancelAll()
-                try? await group.waitForAll()
-                return result
-            } catch {
-                group.cancelAll()
-                try? await group.waitForAll()
-                throw error
-            }
+            // Stop with a graceful shutdown (not cancellation), so open connections are closed cleanly.
+            let result: Result<Value, any Error>
+            do { result = .success(try await body(port)) } catch { result = .failure(error) }
+            await serviceGroup.triggerGracefulShutdown()
+            try? await group.waitForAll()
+            return try result.get()
         }
     }
 }
