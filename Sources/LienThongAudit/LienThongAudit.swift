@@ -1,0 +1,12 @@
+import LienThongCore
+import LienThongTrust
+
+/// The audit log: signed, hash-linked (Merkle tree, RFC 6962 style), durable evidence of every
+/// exchange, checkpointed to the registry and verifiable offline (ARCHITECTURE §5).
+///
+/// This module is the home of that log. It is filled by issue 5; today it only names itself,
+/// so that the dependency direction (Audit → Trust → Core) is fixed from the start.
+public enum LienThongAudit {
+    /// What this module will provide, for `lienthong demo` and `--help` texts.
+    public static let status = "audit log: not built yet (issue 5)"
+}
