@@ -4,6 +4,9 @@ import Foundation
 import SwiftASN1
 import X509
 import _CryptoExtras
+#if canImport(Glibc)
+import Glibc
+#endif
 
 /// The key algorithm of a newly issued certificate.
 public enum KeyAlgorithm: String, CaseIterable, Sendable, Codable {
@@ -180,10 +183,10 @@ public struct DevelopmentPKI: Sendable {
             throw PKIError(.notInitialised, "\(directory.path) holds no PKI; run `lienthong pki init --dir \(directory.path)` first")
         }
         let state = try loadIndex(directory)
-        let probe = DevelopmentPKI(directory: directory, instance: state.instance,
-                                   rootCertificate: try PEMFiles.readCertificate(directory.appendingPathComponent(File.rootCertificate.rawValue)),
-                                   rootKey: try PEMFiles.readPrivateKey(directory.appendingPathComponent(File.rootKey.rawValue)))
-        return probe
+        return DevelopmentPKI(
+            directory: directory, instance: state.instance,
+            rootCertificate: try PEMFiles.readCertificate(directory.appendingPathComponent(File.rootCertificate.rawValue)),
+            rootKey: try PEMFiles.readPrivateKey(directory.appendingPathComponent(File.rootKey.rawValue)))
     }
 
     init(directory: URL, instance: String, rootCertificate: Certificate, rootKey: Certificate.PrivateKey) {
@@ -243,6 +246,8 @@ public struct DevelopmentPKI: Sendable {
             throw PKIError(.invalidArgument, "validity must be positive")
         }
         let canonical = try role.canonicalHolderId(holderId, instance: instance)
+        let lock = try IndexLock(directory)
+        defer { lock.release() }
         var state = try Self.loadIndex(directory)
         if !replace, state.certificates.contains(where: { $0.role == role && $0.holderId == canonical && $0.revokedAt == nil }) {
             throw PKIError(.alreadyIssued, "\(role) \(canonical) already has a certificate; pass --replace to issue another")
@@ -274,6 +279,8 @@ public struct DevelopmentPKI: Sendable {
     /// Revokes the certificate with `serial`. The OCSP responder answers `revoked` from then on.
     @discardableResult
     public func revoke(serial: UInt64, reason: String = "unspecified", now: Date = Date()) throws(PKIError) -> IssuedCertificateRecord {
+        let lock = try IndexLock(directory)
+        defer { lock.release() }
         var state = try Self.loadIndex(directory)
         guard let i = state.certificates.firstIndex(where: { $0.serial == serial }) else {
             throw PKIError(.unknownSerial, "no certificate with serial \(serial) was issued by this CA")
@@ -404,5 +411,26 @@ public struct DevelopmentPKI: Sendable {
             bytes.append(value)
         }
         return bytes
+    }
+}
+
+/// An exclusive `flock` on `DIR/.lock`, so that two `lienthong pki` processes never hand out
+/// the same serial or lose each other's index updates.
+private struct IndexLock {
+    let fd: Int32
+
+    init(_ directory: URL) throws(PKIError) {
+        let path = directory.appendingPathComponent(".lock").path
+        fd = Foundation.open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0o600)
+        guard fd >= 0 else { throw PKIError(.io, "cannot open \(path): \(String(cString: strerror(errno)))") }
+        guard flock(fd, LOCK_EX) == 0 else {
+            close(fd)
+            throw PKIError(.io, "cannot lock \(path): \(String(cString: strerror(errno)))")
+        }
+    }
+
+    func release() {
+        flock(fd, LOCK_UN)
+        close(fd)
     }
 }
