@@ -1,0 +1,180 @@
+import Foundation
+import Hummingbird
+import HummingbirdTLS
+import LienThongCore
+import LienThongTrust
+import Logging
+import NIOCore
+import NIOSSL
+import ServiceLifecycle
+import X509
+
+/// How a registry server is set up: `lienthong registry serve` reads it from flags or a JSON file.
+public struct RegistryServerConfiguration: Codable, Sendable {
+    /// Instance code, e.g. `VN`.
+    public var instance: String
+    /// Address to listen on.
+    public var host: String
+    /// Port to listen on; `0` picks a free one.
+    public var port: Int
+    /// Directory for `registry.sqlite` and the configuration serial state.
+    public var dataDirectory: String
+    /// The instance root CA (PEM): trust anchor for clients and the approved CA in the configuration.
+    public var trustAnchorFile: String
+    /// The registry's TLS certificate (PEM, a `server` certificate) and key.
+    public var tlsCertificateFile: String
+    /// The TLS key (PEM).
+    public var tlsKeyFile: String
+    /// The configuration-signing certificate (PEM) and key.
+    public var configurationSigningCertificateFile: String
+    /// The configuration-signing key (PEM).
+    public var configurationSigningKeyFile: String
+    /// OCSP responder URL of the instance CA, published in the configuration and used to check
+    /// callers; `nil` means "from each certificate's AIA".
+    public var ocspURL: String?
+    /// The published configuration's validity, in seconds (default 600).
+    public var configurationValiditySeconds: Int
+    /// OCSP freshness limit published to security servers, in seconds (default 3600).
+    public var ocspFreshnessSeconds: Int
+    /// Checkpoint interval published to security servers, in seconds (default 60).
+    public var checkpointIntervalSeconds: Int
+
+    /// Creates a configuration from a development PKI directory's standard file names.
+    public init(instance: String, host: String = "127.0.0.1", port: Int, dataDirectory: String, pkiDirectory: String,
+                tlsCertificateFile: String, tlsKeyFile: String, ocspURL: String? = nil,
+                configurationValiditySeconds: Int = 600, ocspFreshnessSeconds: Int = 3600, checkpointIntervalSeconds: Int = 60) {
+        let pki = URL(fileURLWithPath: pkiDirectory)
+        self.instance = instance
+        self.host = host
+        self.port = port
+        self.dataDirectory = dataDirectory
+        self.trustAnchorFile = pki.appendingPathComponent(DevelopmentPKI.File.rootCertificate.rawValue).path
+        self.tlsCertificateFile = tlsCertificateFile
+        self.tlsKeyFile = tlsKeyFile
+        self.configurationSigningCertificateFile = pki.appendingPathComponent(DevelopmentPKI.File.configurationSigningCertificate.rawValue).path
+        self.configurationSigningKeyFile = pki.appendingPathComponent(DevelopmentPKI.File.configurationSigningKey.rawValue).path
+        self.ocspURL = ocspURL
+        self.configurationValiditySeconds = configurationValiditySeconds
+        self.ocspFreshnessSeconds = ocspFreshnessSeconds
+        self.checkpointIntervalSeconds = checkpointIntervalSeconds
+    }
+}
+
+/// The central registry server: management API over mutual TLS, and the signed global configuration.
+public struct RegistryServer: Sendable {
+    /// Its configuration.
+    public let configuration: RegistryServerConfiguration
+    /// The logger.
+    public var logger: Logger
+
+    /// Creates a server (nothing starts until ``run(onRunning:)``).
+    public init(configuration: RegistryServerConfiguration, logger: Logger = Logger(label: "lienthong.registry")) {
+        self.configuration = configuration
+        self.logger = logger
+    }
+
+    /// Opens the store, publishes the configuration, and serves until cancelled or shut down
+    /// gracefully; `onRunning` receives the bound port.
+    public func run(onRunning: @escaping @Sendable (Int) async -> Void = { _ in }) async throws {
+        let c = configuration
+        try FileManager.default.createDirectory(atPath: c.dataDirectory, withIntermediateDirectories: true)
+        let data = URL(fileURLWithPath: c.dataDirectory)
+        let store = try SQLiteRegistryStore(path: data.appendingPathComponent("registry.sqlite").path)
+        let registry = try await Registry(store: store, instance: c.instance)
+
+        let anchors = try PEMFiles.readCertificates(URL(fileURLWithPath: c.trustAnchorFile))
+        let signingChain = try PEMFiles.readCertificates(URL(fileURLWithPath: c.configurationSigningCertificateFile))
+        let signingKey = try MessageSigningKey(pemEncoded: try PEMFiles.readText(URL(fileURLWithPath: c.configurationSigningKeyFile)))
+        let publisher = try GlobalConfigurationPublisher(
+            instance: c.instance,
+            signingKey: signingKey,
+            signingChain: signingChain,
+            approvedCAs: anchors.map { ApprovedCA(certificate: $0, ocspURL: c.ocspURL) },
+            policy: GlobalConfigurationPolicy(
+                ocspFreshnessSeconds: c.ocspFreshnessSeconds,
+                configurationValiditySeconds: c.configurationValiditySeconds,
+                checkpointIntervalSeconds: c.checkpointIntervalSeconds),
+            stateFile: data.appendingPathComponent("globalconf-state.json"))
+        _ = try await publisher.refreshIfNeeded(snapshot: registry.snapshot(), now: Date())
+
+        let validator = CertificateValidator(
+            trustAnchors: anchors,
+            revocation: RevocationChecker(source: HTTPOCSPStatusSource(responderURL: c.ocspURL),
+                                          policy: .init(freshness: TimeInterval(c.ocspFreshnessSeconds))))
+        let router = Router(context: RegistryRequestContext.self)
+        router.add(middleware: ClientCertificateAuthenticator(validator: validator))
+        GlobalConfigurationRoute(publisher: publisher).register(on: router.group())
+        ManagementRoutes(registry: registry, onChange: { [logger] in
+            do { _ = try await publisher.refreshIfNeeded(snapshot: registry.snapshot(), now: Date()) } catch {
+                logger.error("re-signing the global configuration failed: \(error)")
+            }
+        }).register(on: router.group())
+        router.get("healthz") { _, _ in "ok" }
+
+        var tls = TLSConfiguration.makeServerConfiguration(
+            certificateChain: try NIOSSLCertificate.fromPEMFile(c.tlsCertificateFile).map { .certificate($0) },
+            privateKey: .privateKey(try NIOSSLPrivateKey(file: c.tlsKeyFile, format: .pem)))
+        tls.minimumTLSVersion = .tlsv13
+        tls.trustRoots = .certificates(try NIOSSLCertificate.fromPEMFile(c.trustAnchorFile))
+        tls.certificateVerification = .optionalVerification
+
+        var quiet = logger
+        quiet.logLevel = .warning
+        let app = Application(
+            router: router,
+            server: try .tls(.http1(), tlsConfiguration: tls),
+            configuration: ApplicationConfiguration(address: .hostname(c.host, port: c.port), serverName: "LienThong-Registry"),
+            onServerRunning: { channel in await onRunning(channel.localAddress?.port ?? 0) },
+            logger: quiet)
+
+        // Re-sign before expiry even when nothing changes.
+        let refresher = PeriodicTask(interval: .seconds(max(1, c.configurationValiditySeconds / 10))) { [logger] in
+            do { _ = try await publisher.refreshIfNeeded(snapshot: registry.snapshot(), now: Date()) } catch {
+                logger.error("re-signing the global configuration failed: \(error)")
+            }
+        }
+        let group = ServiceGroup(configuration: ServiceGroupConfiguration(
+            services: [app, refresher], gracefulShutdownSignals: [.sigterm, .sigint], logger: quiet))
+        try await group.run()
+    }
+}
+
+/// Runs an action every `interval` until graceful shutdown or cancellation.
+struct PeriodicTask: Service {
+    let interval: Duration
+    let action: @Sendable () async -> Void
+
+    func run() async throws {
+        await cancelWhenGracefulShutdown {
+            while !Task.isCancelled {
+                do { try await Task.sleep(for: interval) } catch { return }
+                await action()
+            }
+        }
+    }
+}
+
+/// `GET /globalconf`: the signed global configuration (`application/jose`), with `ETag` and
+/// `If-None-Match` → 304. No client certificate is needed: the document is signed.
+struct GlobalConfigurationRoute {
+    let publisher: GlobalConfigurationPublisher
+
+    func register(on router: RouterGroup<RegistryRequestContext>) {
+        router.get("globalconf") { request, _ -> Response in
+            guard let current = await publisher.current() else {
+                throw RegistryAPIError(status: .serviceUnavailable, type: "Server.Registry.NoConfiguration",
+                                       message: "no global configuration has been published yet")
+            }
+            var headers = HTTPFields()
+            headers[.eTag] = current.etag
+            headers[.cacheControl] = "no-cache"
+            if let match = request.headers[.ifNoneMatch], match.split(separator: ",").contains(where: {
+                $0.trimmingCharacters(in: .whitespaces) == current.etag
+            }) {
+                return Response(status: .notModified, headers: headers)
+            }
+            headers[.contentType] = "application/jose"
+            return Response(status: .ok, headers: headers, body: .init(byteBuffer: ByteBuffer(string: current.jws)))
+        }
+    }
+}
