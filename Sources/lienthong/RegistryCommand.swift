@@ -51,9 +51,9 @@ struct RegistryConnection: ParsableArguments {
     @Option(help: "CA certificate to trust (PEM), e.g. PKI/ca/root.crt.") var ca: String
 
     /// Runs `body` with a connected client and prints its JSON answer; API errors exit with status 1.
-    func call<T: Encodable & Sendable>(_ body: (RegistryAPIClient) async throws(RegistryClientError) -> T) async throws {
+    func call<T: Encodable & Sendable>(_ body: (RegistryAPIClient) async throws -> T) async throws {
         let client = try RegistryAPIClient(baseURL: registry, certificateFile: cert, keyFile: key, caFile: ca)
-        let result: Result<T, RegistryClientError>
+        let result: Result<T, any Error>
         do { result = .success(try await body(client)) } catch { result = .failure(error) }
         try? await client.shutdown()
         switch result {
@@ -182,7 +182,7 @@ struct ServiceCommands: AsyncParsableCommand {
         @Flag(help: "Register it disabled.") var disabled = false
         func run() async throws {
             let document = try openapi.map { try PEMFiles.readText(URL(fileURLWithPath: $0)) }
-            let input = NewService(id: try identifier(ServiceId.self, id, "--id"), name: name, openApi: document,
+            let input = NewService(id: try identifier(ServiceId.self, id, "--id"), name: name, openAPI: document,
                                    endpoints: try parseEndpoints(endpoint), enabled: !disabled)
             try await connection.call { try await $0.post("/api/v1/services", input, as: Service.self) }
         }

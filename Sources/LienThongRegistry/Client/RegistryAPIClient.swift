@@ -2,6 +2,7 @@ import AsyncHTTPClient
 import Foundation
 import LienThongCore
 import NIOCore
+import NIOHTTP1
 import NIOSSL
 
 /// An error answered by the registry API, or met on the way to it.
@@ -74,7 +75,7 @@ public final class RegistryAPIClient: Sendable {
         do {
             let response = try await client.execute(request, timeout: .seconds(30))
             let body = try await response.body.collect(upTo: 64 * 1024 * 1024)
-            return (Int(response.status.code), response.headers.map { ($0.name, $0.value) }, Data(buffer: body))
+            return (Int(response.status.code), response.headers.map { ($0.name, $0.value) }, Data((body).readableBytesView))
         } catch {
             throw RegistryClientError(status: nil, type: "Client.NetworkError", message: "\(baseURL)\(path): \(error)", detail: nil)
         }
@@ -93,7 +94,7 @@ public final class RegistryAPIClient: Sendable {
         do {
             let response = try await client.execute(request, timeout: .seconds(30))
             status = Int(response.status.code)
-            data = Data(buffer: try await response.body.collect(upTo: 64 * 1024 * 1024))
+            data = Data((try await response.body.collect(upTo: 64 * 1024 * 1024).readableBytesView))
         } catch {
             throw RegistryClientError(status: nil, type: "Client.NetworkError", message: "\(baseURL)\(path): \(error)", detail: nil)
         }

@@ -1,5 +1,6 @@
 import Foundation
 import LienThongCore
+import SwiftASN1
 import X509
 
 /// The global configuration: everything a security server needs to know about the instance,

@@ -45,7 +45,8 @@ public struct NewSecurityServer: Codable, Sendable, Hashable {
     public var id: SecurityServerId
     /// The inter-server address, `host:port` (`[v6]:port` for IPv6 literals).
     public var address: String
-    /// The server's TLS certificate, PEM (exactly one `CERTIFICATE` block).
+    /// The server's TLS certificate, PEM; the first `CERTIFICATE` block is pinned (a chain may
+    /// follow). No private key.
     public var tlsCertificate: String
 
     /// Creates the input.
@@ -76,6 +77,33 @@ public struct NewService: Codable, Sendable, Hashable {
         self.openAPI = openAPI
         self.endpoints = endpoints
         self.enabled = enabled
+    }
+
+    /// The keys; `openApi` is what Foundation's `.convertFromSnakeCase` makes of `open_api`,
+    /// `openAPI` what ``RegistryJSON/makeDecoder()`` and a plain decoder see.
+    private enum CodingKeys: String, CodingKey {
+        case id, name, openAPI, openApi, endpoints, enabled
+    }
+
+    /// Decodes the input, accepting `open_api` through either snake_case decoder.
+    public init(from decoder: any Decoder) throws {
+        let container = try decoder.container(keyedBy: CodingKeys.self)
+        id = try container.decode(ServiceId.self, forKey: .id)
+        name = try container.decodeIfPresent(String.self, forKey: .name)
+        openAPI = try container.decodeIfPresent(String.self, forKey: .openAPI)
+            ?? container.decodeIfPresent(String.self, forKey: .openApi)
+        endpoints = try container.decodeIfPresent([ServiceEndpoint].self, forKey: .endpoints)
+        enabled = try container.decodeIfPresent(Bool.self, forKey: .enabled)
+    }
+
+    /// Encodes the input (`open_api` under a snake_case encoder).
+    public func encode(to encoder: any Encoder) throws {
+        var container = encoder.container(keyedBy: CodingKeys.self)
+        try container.encode(id, forKey: .id)
+        try container.encodeIfPresent(name, forKey: .name)
+        try container.encodeIfPresent(openAPI, forKey: .openAPI)
+        try container.encodeIfPresent(endpoints, forKey: .endpoints)
+        try container.encodeIfPresent(enabled, forKey: .enabled)
     }
 }
 

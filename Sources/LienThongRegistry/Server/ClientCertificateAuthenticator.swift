@@ -3,6 +3,7 @@ import Hummingbird
 import LienThongTrust
 import NIOCore
 import NIOSSL
+import SwiftASN1
 import X509
 
 /// Authenticates the caller from the TLS client certificate.

@@ -126,7 +126,7 @@ struct ManagementRoutes {
     // MARK: - Helpers
 
     /// Runs a registry mutation as the authenticated caller, then triggers re-publication.
-    private func change<T: Sendable>(_ context: RegistryRequestContext, _ body: (String) async throws(RegistryError) -> T) async throws -> T {
+    private func change<T: Sendable>(_ context: RegistryRequestContext, _ body: (String) async throws -> T) async throws -> T {
         guard let caller = context.caller else { throw RegistryAPIError.unauthenticated("no caller") }
         let result = try await run { try await body(caller.subject) }
         await onChange()
@@ -134,10 +134,10 @@ struct ManagementRoutes {
     }
 
     /// Maps a ``RegistryError`` to the API's error response.
-    private func run<T>(_ body: () async throws(RegistryError) -> T) async throws -> T {
+    private func run<T>(_ body: () async throws -> T) async throws -> T {
         do {
             return try await body()
-        } catch {
+        } catch let error as RegistryError {
             throw RegistryAPIError(status: HTTPResponse.Status(code: error.httpStatus), type: error.xroadType, message: error.message)
         }
     }
@@ -182,3 +182,13 @@ func parsePath<T: XRoadIdentifier>(_ type: T.Type, _ text: String) throws -> T {
         throw RegistryAPIError.badRequest(error.description)
     }
 }
+
+extension Member: ResponseEncodable {}
+extension Subsystem: ResponseEncodable {}
+extension SecurityServer: ResponseEncodable {}
+extension Service: ResponseEncodable {}
+extension Dataset: ResponseEncodable {}
+extension Agreement: ResponseEncodable {}
+extension AccessRequest: ResponseEncodable {}
+extension AdminAuditEntry: ResponseEncodable {}
+extension AuditTrailVerification: ResponseEncodable {}

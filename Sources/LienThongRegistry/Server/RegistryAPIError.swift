@@ -2,6 +2,7 @@ import Foundation
 import Hummingbird
 import LienThongCore
 import NIOCore
+import HTTPTypes
 
 /// An error answered by the registry API in X-Road style: the `X-Road-Error` header carries the
 /// type, the JSON body is `{type, message, detail}` where `detail` is a UUID also written to the log.

@@ -2,6 +2,7 @@ import Foundation
 import Hummingbird
 import LienThongTrust
 import NIOCore
+import NIOHTTP1
 import NIOSSL
 import X509
 
@@ -43,22 +44,11 @@ public struct RegistryRequestContext: RequestContext {
 
 /// JSON as the registry speaks it: snake_case keys, ISO 8601 dates, sorted keys.
 public struct RegistryJSONCoder: RequestDecoder, ResponseEncoder {
-    /// The encoder.
-    public static func encoder() -> JSONEncoder {
-        let encoder = JSONEncoder()
-        encoder.keyEncodingStrategy = .convertToSnakeCase
-        encoder.dateEncodingStrategy = .iso8601
-        encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
-        return encoder
-    }
+    /// The encoder (``RegistryJSON/makeEncoder()``).
+    public static func encoder() -> JSONEncoder { RegistryJSON.makeEncoder() }
 
-    /// The decoder.
-    public static func decoder() -> JSONDecoder {
-        let decoder = JSONDecoder()
-        decoder.keyDecodingStrategy = .convertFromSnakeCase
-        decoder.dateDecodingStrategy = .iso8601
-        return decoder
-    }
+    /// The decoder (``RegistryJSON/makeDecoder()``, acronym-aware snake_case).
+    public static func decoder() -> JSONDecoder { RegistryJSON.makeDecoder() }
 
     /// Creates a coder.
     public init() {}
@@ -67,7 +57,7 @@ public struct RegistryJSONCoder: RequestDecoder, ResponseEncoder {
     public func decode<T: Decodable>(_ type: T.Type, from request: Request, context: some RequestContext) async throws -> T {
         let buffer = try await request.body.collect(upTo: context.maxUploadSize)
         do {
-            return try Self.decoder().decode(T.self, from: Data(buffer: buffer))
+            return try Self.decoder().decode(T.self, from: Data((buffer).readableBytesView))
         } catch let error as DecodingError {
             throw RegistryAPIError.badRequest("request body: \(RegistryAPIError.describe(error))")
         }

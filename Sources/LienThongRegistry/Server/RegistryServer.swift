@@ -7,6 +7,7 @@ import Logging
 import NIOCore
 import NIOSSL
 import ServiceLifecycle
+import UnixSignals
 import X509
 
 /// How a registry server is set up: `lienthong registry serve` reads it from flags or a JSON file.
@@ -89,7 +90,7 @@ public struct RegistryServer: Sendable {
             instance: c.instance,
             signingKey: signingKey,
             signingChain: signingChain,
-            approvedCAs: anchors.map { ApprovedCA(certificate: $0, ocspURL: c.ocspURL) },
+            approvedCAs: try anchors.map { try ApprovedCA(certificate: $0, ocspURL: c.ocspURL) },
             policy: GlobalConfigurationPolicy(
                 ocspFreshnessSeconds: c.ocspFreshnessSeconds,
                 configurationValiditySeconds: c.configurationValiditySeconds,
@@ -134,13 +135,13 @@ public struct RegistryServer: Sendable {
             }
         }
         let group = ServiceGroup(configuration: ServiceGroupConfiguration(
-            services: [app, refresher], gracefulShutdownSignals: [.sigterm, .sigint], logger: quiet))
+            services: [app, refresher] as [any ServiceLifecycle.Service], gracefulShutdownSignals: [.sigterm, .sigint], logger: quiet))
         try await group.run()
     }
 }
 
 /// Runs an action every `interval` until graceful shutdown or cancellation.
-struct PeriodicTask: Service {
+struct PeriodicTask: ServiceLifecycle.Service {
     let interval: Duration
     let action: @Sendable () async -> Void
 

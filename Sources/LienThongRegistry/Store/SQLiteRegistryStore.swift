@@ -1,5 +1,6 @@
 import Foundation
 import GRDB
+import LienThongCore
 
 /// The default ``RegistryStore``: one SQLite file, accessed through a GRDB `DatabasePool`
 /// (write-ahead log, `synchronous=FULL`, so a commit is on disk when ``commit(_:)`` returns).
@@ -180,7 +181,7 @@ public final class SQLiteRegistryStore: RegistryStore {
             do {
                 return try RegistryJSON.decode(type, from: json)
             } catch {
-                throw RegistryStoreError(.corrupt, "\(table) row \(id): \(error.message)")
+                throw RegistryStoreError(.corrupt, "\(table) row \(id): \(error)")
             }
         }
     }
@@ -193,7 +194,7 @@ public final class SQLiteRegistryStore: RegistryStore {
         do {
             entry = try RegistryJSON.decode(AdminAuditEntry.self, from: json)
         } catch {
-            throw RegistryStoreError(.corrupt, "admin_audit row \(sequence): \(error.message)")
+            throw RegistryStoreError(.corrupt, "admin_audit row \(sequence): \(error)")
         }
         guard entry.sequence == sequence else {
             throw RegistryStoreError(.corrupt, "admin_audit row \(sequence) holds entry \(entry.sequence)")

@@ -1,0 +1,169 @@
+import Foundation
+import LienThongCore
+import NIOSSL
+
+/// The input rules shared by the registry's operations. Each throws ``RegistryError`` with code
+/// `.invalid` and a message naming the field.
+enum RegistryRules {
+    /// `text` trimmed of surrounding white space; refuses an empty result.
+    static func nonBlank(_ text: String, _ field: String) throws(RegistryError) -> String {
+        let trimmed = text.trimmingCharacters(in: .whitespacesAndNewlines)
+        guard !trimmed.isEmpty else { throw .invalid("\(field) must not be empty") }
+        return trimmed
+    }
+
+    /// `text` trimmed, or `nil` if absent or blank.
+    static func optionalText(_ text: String?) -> String? {
+        guard let trimmed = text?.trimmingCharacters(in: .whitespacesAndNewlines), !trimmed.isEmpty else { return nil }
+        return trimmed
+    }
+
+    /// Refuses an id of another instance.
+    static func sameInstance(_ member: MemberId, _ instance: String, _ what: String) throws(RegistryError) {
+        guard member.instance == instance else {
+            throw .invalid("\(what) \(member.canonical) belongs to instance \(member.instance), not \(instance)")
+        }
+    }
+
+    /// Purpose codes must match `^[A-Za-z0-9.\-_]{1,64}$` and be distinct.
+    static func purposes(_ codes: [String]) throws(RegistryError) -> [String] {
+        var seen: Set<String> = []
+        for code in codes {
+            guard isPurposeCode(code) else {
+                throw .invalid("purpose \"\(code.prefix(80))\" is not a code: 1 to 64 characters among A-Z a-z 0-9 . - _")
+            }
+            guard seen.insert(code).inserted else { throw .invalid("purpose \(code) is listed twice") }
+        }
+        return codes
+    }
+
+    /// Whether `code` matches `^[A-Za-z0-9.\-_]{1,64}$`.
+    static func isPurposeCode(_ code: String) -> Bool {
+        let bytes = Array(code.utf8)
+        guard (1...64).contains(bytes.count) else { return false }
+        return bytes.allSatisfy { byte in
+            switch byte {
+            case UInt8(ascii: "A")...UInt8(ascii: "Z"), UInt8(ascii: "a")...UInt8(ascii: "z"),
+                 UInt8(ascii: "0")...UInt8(ascii: "9"), UInt8(ascii: "."), UInt8(ascii: "-"), UInt8(ascii: "_"):
+                true
+            default:
+                false
+            }
+        }
+    }
+
+    /// Refuses a list naming the same service twice.
+    static func distinct(_ services: [ServiceId], _ field: String) throws(RegistryError) {
+        var seen: Set<ServiceId> = []
+        for service in services where !seen.insert(service).inserted {
+            throw .invalid("\(field) lists \(service.canonical) twice")
+        }
+    }
+
+    /// A `host:port` address: a DNS name or IPv4 address, or a bracketed IPv6 literal, then a
+    /// port from 1 to 65535.
+    static func address(_ text: String) throws(RegistryError) -> String {
+        let invalid = RegistryError.invalid("address \"\(text.prefix(80))\" is not host:port with a port from 1 to 65535")
+        guard let colon = text.lastIndex(of: ":") else { throw invalid }
+        let host = text[..<colon]
+        let port = text[text.index(after: colon)...]
+        guard !port.isEmpty, port.count <= 5, port.utf8.allSatisfy({ (0x30...0x39).contains($0) }),
+              let number = Int(port), (1...65_535).contains(number) else { throw invalid }
+        if host.hasPrefix("[") {
+            guard host.hasSuffix("]"), host.count > 2 else { throw invalid }
+            let literal = host.dropFirst().dropLast()
+            guard literal.contains(":"),
+                  literal.utf8.allSatisfy({ isHexDigit($0) || $0 == UInt8(ascii: ":") || $0 == UInt8(ascii: ".") })
+            else { throw invalid }
+            return text
+        }
+        guard !host.isEmpty, host.utf8.count <= 253 else { throw invalid }
+        let labels = host.split(separator: ".", omittingEmptySubsequences: false)
+        for label in labels {
+            let bytes = Array(label.utf8)
+            guard (1...63).contains(bytes.count),
+                  bytes.allSatisfy({ isAlphanumeric($0) || $0 == UInt8(ascii: "-") }),
+                  bytes.first != UInt8(ascii: "-"), bytes.last != UInt8(ascii: "-")
+            else { throw invalid }
+        }
+        return text
+    }
+
+    /// The DER bytes of the first certificate in `pem` (the server's own; a chain may follow),
+    /// each certificate checked to parse as X.509.
+    ///
+    /// The PEM must hold at least one `CERTIFICATE` block and no private key; text outside the
+    /// blocks is ignored.
+    static func certificateDER(pem: String) throws(RegistryError) -> [UInt8] {
+        guard !pem.contains("PRIVATE KEY-----") else {
+            throw .invalid("tls_certificate holds a private key; register the certificate only")
+        }
+        let begin = "-----BEGIN CERTIFICATE-----"
+        let end = "-----END CERTIFICATE-----"
+        var certificates: [[UInt8]] = []
+        var rest = pem[...]
+        while let start = rest.range(of: begin) {
+            guard let stop = rest.range(of: end, range: start.upperBound..<rest.endIndex) else {
+                throw .invalid("tls_certificate: a PEM CERTIFICATE block is not closed")
+            }
+            let body = rest[start.upperBound..<stop.lowerBound].filter { !$0.isWhitespace }
+            guard let data = Data(base64Encoded: String(body)), !data.isEmpty else {
+                throw .invalid("tls_certificate: PEM block \(certificates.count + 1) is not base64")
+            }
+            let der = [UInt8](data)
+            do {
+                let certificate = try NIOSSLCertificate(bytes: der, format: .der)
+                guard try certificate.toDERBytes() == der else {
+                    throw RegistryError.invalid("tls_certificate: PEM block \(certificates.count + 1) has trailing data")
+                }
+            } catch let error as RegistryError {
+                throw error
+            } catch {
+                throw .invalid("tls_certificate: PEM block \(certificates.count + 1) is not an X.509 certificate (\(error))")
+            }
+            certificates.append(der)
+            rest = rest[stop.upperBound...]
+        }
+        guard let first = certificates.first else {
+            throw .invalid("tls_certificate must hold a PEM CERTIFICATE block")
+        }
+        return first
+    }
+
+    /// Upper-cases methods and checks them (an HTTP token or `*`); paths must start with `/`.
+    static func endpoints(_ endpoints: [ServiceEndpoint]) throws(RegistryError) -> [ServiceEndpoint] {
+        var result: [ServiceEndpoint] = []
+        var seen: Set<ServiceEndpoint> = []
+        for endpoint in endpoints {
+            let method = endpoint.method.uppercased()
+            guard method == "*" || (!method.isEmpty && method.utf8.allSatisfy(isTokenCharacter)) else {
+                throw .invalid("endpoint method \"\(endpoint.method.prefix(40))\" is not an HTTP method or *")
+            }
+            guard endpoint.path.hasPrefix("/") else {
+                throw .invalid("endpoint path \"\(endpoint.path.prefix(80))\" must start with /")
+            }
+            guard !endpoint.path.unicodeScalars.contains(where: { $0.properties.generalCategory == .control || $0 == " " }) else {
+                throw .invalid("endpoint path \"\(endpoint.path.prefix(80))\" contains white space or control characters")
+            }
+            let normalised = ServiceEndpoint(method: method, path: endpoint.path)
+            guard seen.insert(normalised).inserted else {
+                throw .invalid("endpoint \(method) \(endpoint.path) is listed twice")
+            }
+            result.append(normalised)
+        }
+        return result
+    }
+
+    private static func isAlphanumeric(_ byte: UInt8) -> Bool {
+        (0x30...0x39).contains(byte) || (0x41...0x5A).contains(byte) || (0x61...0x7A).contains(byte)
+    }
+
+    private static func isHexDigit(_ byte: UInt8) -> Bool {
+        (0x30...0x39).contains(byte) || (0x41...0x46).contains(byte) || (0x61...0x66).contains(byte)
+    }
+
+    /// RFC 9110 `tchar`.
+    private static func isTokenCharacter(_ byte: UInt8) -> Bool {
+        isAlphanumeric(byte) || Array("!#$%&'*+-.^_`|~".utf8).contains(byte)
+    }
+}
