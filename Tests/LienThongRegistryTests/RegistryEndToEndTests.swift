@@ -95,23 +95,8 @@ struct LiveRegistry {
                 tlsCertificateFile: pkiDir.appendingPathComponent(tls.certificatePath).path,
                 tlsKeyFile: pkiDir.appendingPathComponent(tls.keyPath).path,
                 ocspURL: "http://127.0.0.1:\(ocspPort)/", configurationValiditySeconds: validity)
-            let (ports, continuation) = AsyncStream<Int>.makeStream()
-            try await withThrowingTaskGroup(of: Void.self) { group in
-                group.addTask {
-                    defer { continuation.finish() }
-                    try await RegistryServer(configuration: configuration).run { continuation.yield($0) }
-                }
-                var iterator = ports.makeAsyncIterator()
-                guard let port = await iterator.next() else {
-                    try await group.waitForAll()
-                    return
-                }
-                let live = LiveRegistry(root: root, pki: pki, port: port, admin: admin, auditor: auditor)
-                let result: Result<Void, any Error>
-                do { result = .success(try await body(live)) } catch { result = .failure(error) }
-                group.cancelAll()
-                try? await group.waitForAll()
-                try result.get()
+            try await RegistryServer(configuration: configuration).withRunning { port in
+                try await body(LiveRegistry(root: root, pki: pki, port: port, admin: admin, auditor: auditor))
             }
         }
     }
@@ -253,5 +238,85 @@ struct RegistryEndToEndTests {
             #expect(revoked.status == 1)
             #expect(revoked.stderr.contains("Client.Unauthenticated") && revoked.stderr.contains("revoked"), "\(revoked.stderr)")
         }
+    }
+
+    @Test("global configuration: ETag and 304, independent verification, tampering fails, cache survives a stopped registry, expiry fails closed")
+    func globalConfiguration() async throws {
+        let work = FileManager.default.temporaryDirectory.appendingPathComponent("lienthong-gc-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: work, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: work) }
+        let cacheFile = work.appendingPathComponent("globalconf.jws")
+        var root: Certificate?
+        var url = ""
+        var serial: Int64 = 0
+
+        try await LiveRegistry.with { r in
+            try await seed(r)
+            _ = try await r.ok(["agreement", "create", "--dataset", Self.dataset, "--service", Self.service,
+                                "--consumer", "\(Self.hanoi)/MOTCUA", "--legal-basis", "Nghị định 47/2020/NĐ-CP", "--valid-until", "2030-01-01"])
+            root = r.pki.rootCertificate
+            url = "\(r.url)/globalconf"
+
+            var tls = TLSConfiguration.makeClientConfiguration()
+            tls.trustRoots = .certificates(try NIOSSLCertificate.fromPEMFile(r.caFile))
+            var configuration = HTTPClient.Configuration(tlsConfiguration: tls)
+            configuration.connectionPool.retryConnectionEstablishment = false
+            let http = HTTPClient(eventLoopGroup: HTTPClient.defaultEventLoopGroup, configuration: configuration)
+            defer { _ = http.shutdown() }
+
+            // ETag and If-None-Match.
+            let first = try await http.execute(HTTPClientRequest(url: url), timeout: .seconds(10))
+            #expect(first.status.code == 200)
+            #expect(first.headers.first(name: "Content-Type") == "application/jose")
+            let etag = try #require(first.headers.first(name: "ETag"))
+            let jws = String(buffer: try await first.body.collect(upTo: 16 << 20))
+            var conditional = HTTPClientRequest(url: url)
+            conditional.headers.add(name: "If-None-Match", value: etag)
+            #expect(try await http.execute(conditional, timeout: .seconds(10)).status.code == 304)
+
+            // An independent tool verifies it; a tampered copy fails.
+            let python = try #require((ProcessInfo.processInfo.environment["PATH"] ?? "/usr/bin").split(separator: ":")
+                .map { "\($0)/python3" }.first { FileManager.default.isExecutableFile(atPath: $0) })
+            let script = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
+                .deletingLastPathComponent().appendingPathComponent("scripts/verify_global_configuration.py").path
+            let signedFile = work.appendingPathComponent("conf.jws")
+            try Data(jws.utf8).write(to: signedFile)
+            let good = try await runCommand(URL(fileURLWithPath: python), [script, signedFile.path, r.caFile])
+            #expect(good.status == 0, "\(good.stdout)\(good.stderr)")
+            var bytes = Array(jws.utf8)
+            let payloadStart = try #require(bytes.firstIndex(of: UInt8(ascii: "."))) + 10
+            bytes[payloadStart] = bytes[payloadStart] == UInt8(ascii: "A") ? UInt8(ascii: "B") : UInt8(ascii: "A")
+            let tamperedFile = work.appendingPathComponent("tampered.jws")
+            try Data(bytes).write(to: tamperedFile)
+            let bad = try await runCommand(URL(fileURLWithPath: python), [script, tamperedFile.path, r.caFile])
+            #expect(bad.status != 0)
+
+            // The security servers' client: fetch, verify, cache.
+            let client = await GlobalConfigurationClient(url: url, cacheFile: cacheFile, trustAnchors: [r.pki.rootCertificate], httpClient: http)
+            let result = try await client.refresh()
+            guard case .updated(let s) = result else { Issue.record("expected a new configuration, got \(result)"); return }
+            serial = s
+            let document = try await client.current()
+            #expect(document.agreements.count == 1)
+            #expect(document.servers.first?.tlsCertificateSHA256.count == 64)
+            #expect(try await client.refresh() == .notModified(serial: s))
+        }
+
+        // The registry is stopped: a restarted client serves from its cache until expires_at, then fails closed.
+        let anchor = try #require(root)
+        var configuration = HTTPClient.Configuration()
+        configuration.connectionPool.retryConnectionEstablishment = false
+        let http = HTTPClient(eventLoopGroup: HTTPClient.defaultEventLoopGroup, configuration: configuration)
+        let restarted = await GlobalConfigurationClient(url: url, cacheFile: cacheFile, trustAnchors: [anchor], httpClient: http)
+        let cached = try await restarted.current(at: Date())
+        #expect(cached.serial == serial)
+        let refreshError = await #expect(throws: GlobalConfigurationError.self) { try await restarted.refresh() }
+        #expect(refreshError?.code == .transport)
+        #expect(try await restarted.current(at: Date()).serial == serial)
+        let expired = await #expect(throws: GlobalConfigurationError.self) {
+            try await restarted.current(at: cached.expiresAt.addingTimeInterval(1))
+        }
+        #expect(expired?.code == .expired)
+        try await http.shutdown()
     }
 }

@@ -75,8 +75,34 @@ public struct RegistryServer: Sendable {
     }
 
     /// Opens the store, publishes the configuration, and serves until cancelled or shut down
-    /// gracefully; `onRunning` receives the bound port.
+    /// gracefully (`SIGTERM`, `SIGINT`); `onRunning` receives the bound port.
     public func run(onRunning: @escaping @Sendable (Int) async -> Void = { _ in }) async throws {
+        try await makeServiceGroup(signals: [.sigterm, .sigint], onRunning: onRunning).run()
+    }
+
+    /// Starts the server, runs `body` with the bound port, then shuts the server down gracefully.
+    public func withRunning<Value: Sendable>(_ body: (_ port: Int) async throws -> Value) async throws -> Value {
+        let (ports, continuation) = AsyncStream<Int>.makeStream()
+        let group = try await makeServiceGroup(signals: [], onRunning: { continuation.yield($0) })
+        return try await withThrowingTaskGroup(of: Void.self) { tasks in
+            tasks.addTask {
+                defer { continuation.finish() }
+                try await group.run()
+            }
+            var iterator = ports.makeAsyncIterator()
+            guard let port = await iterator.next() else {
+                try await tasks.waitForAll()
+                throw RegistryAPIError(status: .internalServerError, type: "Server.Registry.StartFailed", message: "the registry stopped before listening")
+            }
+            let result: Result<Value, any Error>
+            do { result = .success(try await body(port)) } catch { result = .failure(error) }
+            await group.triggerGracefulShutdown()
+            try? await tasks.waitForAll()
+            return try result.get()
+        }
+    }
+
+    private func makeServiceGroup(signals: [UnixSignal], onRunning: @escaping @Sendable (Int) async -> Void) async throws -> ServiceGroup {
         let c = configuration
         try FileManager.default.createDirectory(atPath: c.dataDirectory, withIntermediateDirectories: true)
         let data = URL(fileURLWithPath: c.dataDirectory)
@@ -134,9 +160,8 @@ public struct RegistryServer: Sendable {
                 logger.error("re-signing the global configuration failed: \(error)")
             }
         }
-        let group = ServiceGroup(configuration: ServiceGroupConfiguration(
-            services: [app, refresher] as [any ServiceLifecycle.Service], gracefulShutdownSignals: [.sigterm, .sigint], logger: quiet))
-        try await group.run()
+        return ServiceGroup(configuration: ServiceGroupConfiguration(
+            services: [app, refresher] as [any ServiceLifecycle.Service], gracefulShutdownSignals: signals, logger: quiet))
     }
 }
 
