@@ -19,25 +19,42 @@ struct RegistryCommand: AsyncParsableCommand {
 
     struct Serve: AsyncParsableCommand {
         static let configuration = CommandConfiguration(abstract: "Run the registry (HTTPS, mutual TLS).")
+        @Option(help: "JSON configuration file (RegistryServerConfiguration, snake_case keys; see docs/registry-api.md). Flags are then not used.")
+        var config: String?
         @Option(help: "Instance code.") var instance: String = "VN"
         @Option(help: "Address to listen on, HOST:PORT.") var listen: String = "127.0.0.1:4443"
-        @Option(help: "Data directory (registry.sqlite, configuration serial).") var data: String
-        @Option(help: "Development PKI directory (root CA, configuration-signing key).") var pki: String
-        @Option(help: "The registry's TLS certificate (a server certificate, PEM).") var tlsCert: String
-        @Option(help: "The registry's TLS key (PEM).") var tlsKey: String
+        @Option(help: "Data directory (registry.sqlite, configuration serial).") var data: String?
+        @Option(help: "Development PKI directory (root CA, configuration-signing key).") var pki: String?
+        @Option(help: "The registry's TLS certificate (a server certificate, PEM).") var tlsCert: String?
+        @Option(help: "The registry's TLS key (PEM).") var tlsKey: String?
         @Option(help: "OCSP responder URL (default: from certificates).") var ocspURL: String?
         @Option(help: "Validity of each published global configuration, seconds.") var configValidity: Int = 600
 
         func run() async throws {
-            guard let (host, port) = PKICommand.parseHostPort(listen) else {
-                throw ValidationError("--listen must be HOST:PORT, not \"\(listen)\"")
+            let configuration: RegistryServerConfiguration
+            if let config {
+                do {
+                    configuration = try RegistryJSON.makeDecoder().decode(
+                        RegistryServerConfiguration.self, from: Data(contentsOf: URL(fileURLWithPath: config)))
+                } catch {
+                    throw ValidationError("\(config) is not a registry configuration: \(error)")
+                }
+            } else {
+                guard let data, let pki, let tlsCert, let tlsKey else {
+                    throw ValidationError("give --config FILE, or --data, --pki, --tls-cert and --tls-key")
+                }
+                guard let (host, port) = PKICommand.parseHostPort(listen) else {
+                    throw ValidationError("--listen must be HOST:PORT, not \"\(listen)\"")
+                }
+                configuration = RegistryServerConfiguration(
+                    instance: instance, host: host, port: port, dataDirectory: data, pkiDirectory: pki,
+                    tlsCertificateFile: tlsCert, tlsKeyFile: tlsKey, ocspURL: ocspURL, configurationValiditySeconds: configValidity)
             }
-            guard configValidity >= 10 else { throw ValidationError("--config-validity must be at least 10 seconds") }
-            let configuration = RegistryServerConfiguration(
-                instance: instance, host: host, port: port, dataDirectory: data, pkiDirectory: pki,
-                tlsCertificateFile: tlsCert, tlsKeyFile: tlsKey, ocspURL: ocspURL, configurationValiditySeconds: configValidity)
+            guard configuration.configurationValiditySeconds >= 10 else {
+                throw ValidationError("the configuration validity must be at least 10 seconds")
+            }
             try await RegistryServer(configuration: configuration).run { bound in
-                print("LienThong registry for \(instance) listening on https://\(host):\(bound)/ (global configuration at /globalconf)")
+                print("LienThong registry for \(configuration.instance) listening on https://\(configuration.host):\(bound)/ (global configuration at /globalconf)")
             }
         }
     }
@@ -296,7 +313,7 @@ struct AgreementCommands: AsyncParsableCommand {
 
 struct AccessRequestCommands: AsyncParsableCommand {
     static let configuration = CommandConfiguration(commandName: "request", abstract: "Access requests and decisions (Decree 194/2025 Art. 16).",
-                                                    subcommands: [File.self, List.self, Approve.self, Refuse.self])
+                                                    subcommands: [File.self, List.self, Pending.self, Approve.self, Refuse.self])
     struct File: AsyncParsableCommand {
         @OptionGroup var connection: RegistryConnection
         @Option(help: "The requesting consumer subsystem.") var consumer: String
@@ -319,6 +336,13 @@ struct AccessRequestCommands: AsyncParsableCommand {
     struct List: AsyncParsableCommand {
         @OptionGroup var connection: RegistryConnection
         func run() async throws { try await connection.call { try await $0.get("/api/v1/access-requests", as: [AccessRequest].self) } }
+    }
+    struct Pending: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "Requests still waiting for a decision, with their age.")
+        @OptionGroup var connection: RegistryConnection
+        func run() async throws {
+            try await connection.call { try await $0.get("/api/v1/access-requests/pending", as: [PendingAccessRequest].self) }
+        }
     }
     struct Approve: AsyncParsableCommand {
         @OptionGroup var connection: RegistryConnection

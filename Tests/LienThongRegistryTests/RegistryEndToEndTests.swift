@@ -155,6 +155,10 @@ struct RegistryEndToEndTests {
 
             let second = try await r.ok(["request", "file", "--consumer", "\(Self.hanoi)/MOTCUA", "--dataset", Self.dataset,
                                          "--purpose", "9.999", "--justification", "Thống kê", "--legal-basis", "—"]) as? [String: Any]
+            let pending = try #require(try await r.ok(["request", "pending"]) as? [[String: Any]])
+            #expect(pending.count == 1)
+            #expect((pending.first?["age_seconds"] as? Int).map { $0 >= 0 } == true)
+            #expect((pending.first?["request"] as? [String: Any])?["id"] as? String == second?["id"] as? String)
             let refused = try await r.ok(["request", "refuse", "--id", try #require(second?["id"] as? String),
                                           "--reason", "Mục đích thống kê không cần dữ liệu định danh", "--legal-basis", "Luật Bảo vệ dữ liệu cá nhân 2025"]) as? [String: Any]
             #expect((refused?["decision"] as? [String: Any])?["reason"] as? String == "Mục đích thống kê không cần dữ liệu định danh")

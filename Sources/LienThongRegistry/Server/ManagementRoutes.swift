@@ -102,6 +102,7 @@ struct ManagementRoutes {
         }
 
         api.get("access-requests") { _, _ in await registry.accessRequests() }
+        api.get("access-requests/pending") { _, _ in await registry.pendingAccessRequests() }
         api.post("access-requests") { request, context in
             let input = try await request.decode(as: NewAccessRequest.self, context: context)
             return try await change(context) { try await registry.fileAccessRequest(input, actor: $0) }
@@ -192,3 +193,4 @@ extension Agreement: ResponseEncodable {}
 extension AccessRequest: ResponseEncodable {}
 extension AdminAuditEntry: ResponseEncodable {}
 extension AuditTrailVerification: ResponseEncodable {}
+extension PendingAccessRequest: ResponseEncodable {}
