@@ -69,6 +69,11 @@ let package = Package(
         .executableTarget(name: "lienthong", dependencies: [
             "LienThongCore", "LienThongTrust", "LienThongAudit", "LienThongServer", "LienThongRegistry",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            .product(name: "AsyncHTTPClient", package: "async-http-client"),
+            .product(name: "NIOSSL", package: "swift-nio-ssl"),
+            .product(name: "X509", package: "swift-certificates"),
+            .product(name: "SwiftASN1", package: "swift-asn1"),
+            .product(name: "NIOCore", package: "swift-nio"),
         ], swiftSettings: swiftSettings),
         .testTarget(name: "LienThongCoreTests", dependencies: [
             "LienThongCore",

@@ -13,7 +13,7 @@ import X509
 struct DemoCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "demo",
-        abstract: "Run what LienThong has so far on loopback: PKI, OCSP, certificate validation, message signatures.")
+        abstract: "Run what LienThong has so far on loopback: PKI, OCSP, validation, signatures, the registry and its signed configuration.")
 
     @Option(help: "Working directory for the demo PKI (recreated on every run).")
     var dir: String = ".lienthong-demo"
@@ -90,16 +90,17 @@ struct DemoCommand: AsyncParsableCommand {
             } catch let error as CertificateValidationError {
                 print("   rejected (\(error.code.rawValue)): \(error.message)")
             }
+
+            try await DemoRegistry.run(pki: pki, ocspURL: ocspURL, step: step)
         }
 
         step("Not built yet (see `issues`):")
         print("""
-           - central registry and signed global configuration (issue 3)
            - security servers relaying X-Road REST calls over mutual TLS (issue 4)
            - durable Merkle audit log, checkpoints, offline verification (issue 5)
            - compliance view, auditor API and the full demo network (issue 6)
            - benchmark against an nginx mutual-TLS relay (issue 7)
-           This demo shows only the foundation: identifiers, PKI, OCSP, certificate validation and signatures.
+           So far: identifiers, PKI, OCSP, certificate validation, signatures, and the registry with its signed configuration.
         """)
     }
 
