@@ -15,7 +15,7 @@ import LienThongCore
 /// ``acronyms``).
 public enum RegistryJSON {
     /// Key segments that the Swift properties spell in upper case, by their snake_case form.
-    public static let acronyms: [String: String] = ["api": "API", "sha256": "SHA256"]
+    public static let acronyms: [String: String] = ["api": "API", "sha256": "SHA256", "url": "URL"]
 
     /// A new encoder with the registry's conventions (snake_case, whole-second ISO 8601 dates,
     /// sorted keys, unescaped slashes).
