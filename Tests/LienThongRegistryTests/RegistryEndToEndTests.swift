@@ -67,6 +67,9 @@ struct LiveRegistry {
     /// Runs `lienthong registry <arguments>` as the admin.
     func cli(_ arguments: [String], as record: IssuedCertificateRecord? = nil) async throws -> (status: Int32, stdout: String, stderr: String) {
         guard arguments.count >= 2 else { throw CLIError(message: "need a group and a command") }
+        guard FileManager.default.isExecutableFile(atPath: lienthongBinary.path) else {
+            throw CLIError(message: "the lienthong executable is not at \(lienthongBinary.path): run `swift build` before `swift test` (scripts/test.sh does)")
+        }
         let args = ["registry"] + arguments + connection(record ?? admin)
         return try await runCommand(lienthongBinary, args)
     }
