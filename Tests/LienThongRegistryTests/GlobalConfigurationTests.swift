@@ -75,6 +75,15 @@ enum GCFixtures {
             ])
     }
 
+    /// The fixture registry with member names holding everything JSON escaping can get wrong.
+    static func awkwardSnapshot(now: Date = fixedNow) throws -> RegistrySnapshot {
+        var snapshot = try snapshot(now: now)
+        snapshot.members[0].name = "Bộ \"Công\" an \\ / </script> \u{0}\u{1}\u{1F}\u{7F} \t\n\r\u{8}\u{C} \u{2028}\u{2029} 😀 é e\u{301}"
+        snapshot.members[1].name = "Ủy ban nhân dân thành phố Hà Nội — Sở Thông tin & Truyền thông"
+        snapshot.services[0].endpoints.append(ServiceEndpoint(method: "GET", path: "/v1/\u{1F}\"x\"?q=\\"))
+        return snapshot
+    }
+
     /// A throwaway development PKI.
     struct PKI {
         let directory: URL
@@ -233,6 +242,70 @@ struct GlobalConfigurationBuilderTests {
         let expected = #"{"agreements":[{"consumer":"VN/GOV/000.00.00.H29/LGSP","dataset":"VN/GOV/000.00.00.G22/datasets/dan-cu","id":"AG-1","purposes":[],"services":["VN/GOV/000.00.00.G22/DANCU/x"],"valid_from":"1968-12-31T00:00:00Z","valid_until":"2000-02-29T00:00:00Z"}],"approved_cas":[],"datasets":[],"expires_at":"1970-01-01T00:10:00Z","format_version":1,"generated_at":"1970-01-01T00:00:00Z","instance":"VN","members":[{"disabled":false,"id":"VN/GOV/000.00.00.G22","kind":"ministry","name":"Bộ \"Công\" an/\\\n"}],"policy":{"checkpoint_interval_seconds":60,"configuration_validity_seconds":600,"ocsp_freshness_seconds":3600},"serial":42,"servers":[],"services":[],"subsystems":[]}"#
         #expect(String(decoding: try document.canonicalJSON(), as: UTF8.self) == expected)
         #expect(try GlobalConfiguration(jsonBytes: Array(expected.utf8)) == document)
+    }
+
+    @Test("the canonical writer agrees byte for byte with JSONEncoder(.sortedKeys, .withoutEscapingSlashes)")
+    func writerMatchesJSONEncoder() throws {
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
+        var extremes = builder.build(snapshot: try GCFixtures.snapshot(), serial: Int64.max, now: GCFixtures.fixedNow)
+        extremes.approvedCAs.append(GlobalConfiguration.ApprovedCA(certificate: "x", ocspURL: "http://ocsp.example/a?b=c"))
+        extremes.policy = .init(ocspFreshnessSeconds: Int(Int32.max), configurationValiditySeconds: 1, checkpointIntervalSeconds: 0)
+        let documents = [
+            builder.build(snapshot: try GCFixtures.snapshot(), serial: 1, now: GCFixtures.fixedNow),
+            builder.build(snapshot: try GCFixtures.awkwardSnapshot(), serial: 2, now: GCFixtures.fixedNow),
+            builder.build(snapshot: try GlobalConfigurationBenchmark.syntheticSnapshot(
+                .init(ministries: 2, provinces: 3, subsystems: 30, services: 120, agreements: 50), now: GCFixtures.fixedNow),
+                serial: 3, now: GCFixtures.fixedNow),
+            builder.build(snapshot: RegistrySnapshot(), serial: 4, now: Date(timeIntervalSince1970: -1_000_000_000.5)),
+            extremes,
+        ]
+        for document in documents {
+            let canonical = try document.canonicalJSON()
+            #expect(Array(try encoder.encode(document)) == canonical)
+            // Both decoders read it back.
+            #expect(try JSONDecoder().decode(GlobalConfiguration.self, from: Data(canonical)) == document)
+            #expect(try GlobalConfiguration(jsonBytes: canonical) == document)
+        }
+    }
+
+    @Test("the parser accepts any spelling of the same JSON and rejects duplicate keys, nulls, fractions and bad UTF-8")
+    func parser() async throws {
+        let document = builder.build(snapshot: try GCFixtures.awkwardSnapshot(), serial: 9, now: GCFixtures.fixedNow)
+        let pretty = JSONEncoder()
+        pretty.outputFormatting = [.prettyPrinted]  // whitespace, unsorted keys, "\/" escapes
+        #expect(try GlobalConfiguration(jsonBytes: Array(try pretty.encode(document))) == document)
+
+        let text = String(decoding: try document.canonicalJSON(), as: UTF8.self)
+        let escaped = text
+            .replacingOccurrences(of: "Hà Nội", with: #"H\u00e0 N\u1ED9i"#)
+            .replacingOccurrences(of: "😀", with: #"\ud83d\ude00"#)
+        #expect(escaped != text)
+        #expect(try GlobalConfiguration(jsonBytes: Array(escaped.utf8)) == document)
+
+        var bad: [String: [UInt8]] = [
+            "duplicate key": Array(text.replacingOccurrences(of: #""instance":"VN","#, with: #""instance":"VN","instance":"LA","#).utf8),
+            "unknown key": Array(text.replacingOccurrences(of: #""instance":"VN","#, with: #""instance":"VN","x":1,"#).utf8),
+            "null": Array(text.replacingOccurrences(of: #""serial":9"#, with: #""serial":null"#).utf8),
+            "fraction": Array(text.replacingOccurrences(of: #""serial":9"#, with: #""serial":9.0"#).utf8),
+            "exponent": Array(text.replacingOccurrences(of: #""serial":9"#, with: #""serial":9e0"#).utf8),
+            "leading zero": Array(text.replacingOccurrences(of: #""serial":9"#, with: #""serial":09"#).utf8),
+            "overflow": Array(text.replacingOccurrences(of: #""serial":9"#, with: #""serial":9223372036854775808"#).utf8),
+            "lone surrogate": Array(text.replacingOccurrences(of: "😀", with: #"\ud83d"#).utf8),
+            "bad escape": Array(text.replacingOccurrences(of: "😀", with: #"\x"#).utf8),
+            "trailing data": Array((text + "{}").utf8),
+            "truncated": Array(text.utf8.dropLast()),
+            "missing policy key": Array(text.replacingOccurrences(of: #""checkpoint_interval_seconds":60,"#, with: "").utf8),
+            "unknown kind": Array(text.replacingOccurrences(of: #""kind":"province""#, with: #""kind":"city""#).utf8),
+        ]
+        var invalidUTF8 = Array(text.utf8)
+        if let range = invalidUTF8.firstRange(of: Array("Hà".utf8)) { invalidUTF8[range.lowerBound + 1] = 0xC3; invalidUTF8[range.lowerBound + 2] = 0x28 }
+        bad["invalid UTF-8"] = invalidUTF8
+        for (name, bytes) in bad {
+            #expect(bytes != Array(text.utf8), "\(name) did not change the text")
+            await expectGCError(.malformed, sourceLocation: #_sourceLocation) { try GlobalConfiguration(jsonBytes: bytes) }
+        }
+        await expectGCError(.unsupportedVersion) { try GlobalConfiguration(jsonBytes: Array(#"{"agreements":{"new":"shape"},"format_version":2}"#.utf8)) }
     }
 
     @Test("decoding round-trips, and rejects bad timestamps, a missing field and another format version")
@@ -395,6 +468,16 @@ struct GlobalConfigurationSigningTests {
 
         let elsewhere = GlobalConfigurationVerifier(trustAnchors: [pki.pki.rootCertificate], expectedInstance: "LA")
         await expectGCError(.wrongInstance) { try await elsewhere.verify(jws, at: Date()) }
+
+        // Correctly signed, but not in canonical form.
+        let pretty = JSONEncoder()
+        pretty.outputFormatting = [.prettyPrinted, .sortedKeys]
+        let document = try pki.builder().build(snapshot: GCFixtures.snapshot(now: Date()), serial: 1, now: Date())
+        let nonCanonical = try GlobalConfigurationJWS.sign(
+            payload: Array(try pretty.encode(document)), key: pki.signer.key, chain: pki.signer.certificateChain)
+        try nonCanonical.verifySignature()
+        #expect(try GlobalConfiguration(jsonBytes: nonCanonical.payload) == document)
+        await expectGCError(.malformed) { try await pki.verifier.verify(nonCanonical.compact, at: Date()) }
 
         let small = GlobalConfigurationVerifier(trustAnchors: [pki.pki.rootCertificate], maximumSize: 100)
         await expectGCError(.malformed) { try await small.verify(jws, at: Date()) }

@@ -27,14 +27,6 @@ struct GlobalConfigurationToolTests {
         return try await GCFixtures.run(python, ["-c", program, schema, path])
     }
 
-    /// Members whose names hold everything JSON escaping can get wrong.
-    static func awkwardSnapshot(now: Date) throws -> RegistrySnapshot {
-        var snapshot = try GCFixtures.snapshot(now: now)
-        snapshot.members[0].name = "Bộ \"Công\" an \\ / </script> \u{0}\u{1}\u{1F}\u{7F} \t\n\r\u{8}\u{C} \u{2028}\u{2029} 😀 é"
-        snapshot.members[1].name = "Ủy ban nhân dân thành phố Hà Nội — Sở Thông tin & Truyền thông"
-        return snapshot
-    }
-
     @Test("documents validate against schemas/global-configuration.schema.json; broken ones do not")
     func schemaValidation() async throws {
         let directory = GCFixtures.temporaryDirectory("schema")
@@ -46,7 +38,7 @@ struct GlobalConfigurationToolTests {
         let builder = try pki.builder()
         let documents = [
             builder.build(snapshot: try GCFixtures.snapshot(now: now), serial: 3, now: now),
-            builder.build(snapshot: try Self.awkwardSnapshot(now: now), serial: 4, now: now),
+            builder.build(snapshot: try GCFixtures.awkwardSnapshot(now: now), serial: 4, now: now),
             builder.build(snapshot: try GlobalConfigurationBenchmark.syntheticSnapshot(
                 .init(ministries: 3, provinces: 2, subsystems: 20, services: 60, agreements: 30), now: now), serial: 5, now: now),
             builder.build(snapshot: RegistrySnapshot(), serial: 1, now: now),
@@ -83,7 +75,7 @@ struct GlobalConfigurationToolTests {
         let pki = try GCFixtures.PKI()
         defer { pki.remove() }
         let root = pki.pki.url(.rootCertificate).path
-        let signed = try pki.signer.sign(try pki.builder().build(snapshot: Self.awkwardSnapshot(now: Date()), serial: 77, now: Date()))
+        let signed = try pki.signer.sign(try pki.builder().build(snapshot: GCFixtures.awkwardSnapshot(now: Date()), serial: 77, now: Date()))
         let file = pki.directory.appendingPathComponent("globalconf.jws")
         try Data(signed.jws.utf8).write(to: file)
 

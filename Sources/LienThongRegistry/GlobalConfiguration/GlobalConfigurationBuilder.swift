@@ -1,6 +1,14 @@
 import Foundation
 import LienThongCore
 
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Musl)
+import Musl
+#elseif canImport(Darwin)
+import Darwin
+#endif
+
 /// Turns a ``RegistrySnapshot`` into a ``GlobalConfiguration``.
 ///
 /// The result depends only on the snapshot's content (not on the order of its arrays), the
@@ -37,33 +45,30 @@ public struct GlobalConfigurationBuilder: Sendable {
             generatedAt.addingTimeInterval(TimeInterval(max(0, policy.configurationValiditySeconds))))
 
         let members = Self.sorted(snapshot.members.map {
-            ($0.id.canonical, GlobalConfiguration.MemberEntry(id: $0.id, name: $0.name, kind: $0.kind, disabled: $0.disabled))
-        })
-        let subsystems = Self.sorted(snapshot.subsystems.map {
-            ($0.id.canonical, GlobalConfiguration.SubsystemEntry(id: $0.id))
-        })
+            GlobalConfiguration.MemberEntry(id: $0.id, name: $0.name, kind: $0.kind, disabled: $0.disabled)
+        }, by: \.id.canonical)
+        let subsystems = Self.sorted(snapshot.subsystems.map { GlobalConfiguration.SubsystemEntry(id: $0.id) }, by: \.id.canonical)
         let servers = Self.sorted(snapshot.servers.map {
-            ($0.id.canonical, GlobalConfiguration.ServerEntry(id: $0.id, address: $0.address, tlsCertificateSHA256: $0.tlsCertificateSHA256))
-        })
+            GlobalConfiguration.ServerEntry(id: $0.id, address: $0.address, tlsCertificateSHA256: $0.tlsCertificateSHA256)
+        }, by: \.id.canonical)
         let services = Self.sorted(snapshot.services.map {
-            ($0.id.canonical, GlobalConfiguration.ServiceEntry(id: $0.id, enabled: $0.enabled, endpoints: $0.endpoints))
-        })
+            GlobalConfiguration.ServiceEntry(id: $0.id, enabled: $0.enabled, endpoints: $0.endpoints)
+        }, by: \.id.canonical)
         let datasets = Self.sorted(snapshot.datasets.map {
-            ($0.id.canonical, GlobalConfiguration.DatasetEntry(
-                id: $0.id, classification: $0.classification, personalData: $0.personalData,
-                services: Self.sortedIds($0.services)))
-        })
-        let agreements = Self.sorted(snapshot.agreements.compactMap { agreement -> (String, GlobalConfiguration.AgreementEntry)? in
+            GlobalConfiguration.DatasetEntry(id: $0.id, classification: $0.classification, personalData: $0.personalData,
+                                             services: Self.sortedIds($0.services))
+        }, by: \.id.canonical)
+        let agreements = Self.sorted(snapshot.agreements.compactMap { agreement -> GlobalConfiguration.AgreementEntry? in
             let validFrom = GlobalConfigurationTime.truncated(agreement.validFrom)
             let validUntil = GlobalConfigurationTime.truncated(agreement.validUntil)
             guard agreement.status == .active, validFrom < expiresAt, validUntil > generatedAt, validFrom < validUntil else {
                 return nil
             }
-            return (agreement.id, GlobalConfiguration.AgreementEntry(
+            return GlobalConfiguration.AgreementEntry(
                 id: agreement.id, dataset: agreement.dataset, services: Self.sortedIds(agreement.services),
                 consumer: agreement.consumer, purposes: Self.sortedUnique(agreement.purposes),
-                validFrom: validFrom, validUntil: validUntil))
-        })
+                validFrom: validFrom, validUntil: validUntil)
+        }, by: \.id)
 
         return GlobalConfiguration(
             instance: instance, serial: serial, generatedAt: generatedAt, expiresAt: expiresAt,
@@ -71,20 +76,46 @@ public struct GlobalConfigurationBuilder: Sendable {
             services: services, datasets: datasets, agreements: agreements, policy: policy)
     }
 
-    /// Sorts by the UTF-8 bytes of the key (stable for equal keys is not needed: ids are unique).
-    static func sorted<Element>(_ keyed: [(String, Element)]) -> [Element] {
-        keyed.sorted { $0.0.utf8.lexicographicallyPrecedes($1.0.utf8) }.map(\.1)
+    /// Sorts by the UTF-8 bytes of `key`; with `unique`, keeps one element per key. The keys are
+    /// computed once; a list that is already strictly in order (a database that returns rows by
+    /// id) is returned as is after one pass.
+    static func sorted<Element>(_ elements: [Element], by key: (Element) -> String, unique: Bool = false) -> [Element] {
+        if elements.count < 2 { return elements }
+        let keys = elements.map { Array(key($0).utf8) }
+        if keys.indices.dropFirst().allSatisfy({ precedes(keys[$0 - 1], keys[$0]) }) {
+            return elements
+        }
+        let order = keys.indices.sorted { precedes(keys[$0], keys[$1]) }
+        var result: [Element] = []
+        result.reserveCapacity(order.count)
+        for (position, index) in order.enumerated() {
+            if unique, position > 0, keys[order[position - 1]] == keys[index] { continue }
+            result.append(elements[index])
+        }
+        return result
+    }
+
+    /// Byte-wise lexicographic order.
+    static func precedes(_ a: [UInt8], _ b: [UInt8]) -> Bool {
+        a.withUnsafeBufferPointer { x in
+            b.withUnsafeBufferPointer { y in
+                let common = min(x.count, y.count)
+                if common > 0, let px = x.baseAddress, let py = y.baseAddress {
+                    let order = memcmp(px, py, common)
+                    if order != 0 { return order < 0 }
+                }
+                return x.count < y.count
+            }
+        }
     }
 
     /// Sorted by canonical form, duplicates removed.
     static func sortedIds<Id: XRoadIdentifier>(_ ids: [Id]) -> [Id] {
-        var seen = Set<Id>()
-        return sorted(ids.filter { seen.insert($0).inserted }.map { ($0.canonical, $0) })
+        sorted(ids, by: \.canonical, unique: true)
     }
 
     /// Sorted by UTF-8 bytes, duplicates removed.
     static func sortedUnique(_ strings: [String]) -> [String] {
-        var seen = Set<String>()
-        return strings.filter { seen.insert($0).inserted }.sorted { $0.utf8.lexicographicallyPrecedes($1.utf8) }
+        sorted(strings, by: { $0 }, unique: true)
     }
 }

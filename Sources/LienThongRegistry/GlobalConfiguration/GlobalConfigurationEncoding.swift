@@ -68,51 +68,53 @@ enum GlobalConfigurationBase64URL {
 
     /// Decodes unpadded base64url; `nil` on anything that is not its one canonical spelling.
     static func decode(_ text: some Collection<UInt8>) -> [UInt8]? {
-        let input = Array(text)
-        let count = input.count
+        Array(text).withUnsafeBufferPointer { decode(buffer: $0) }
+    }
+
+    /// Decodes unpadded base64url from contiguous bytes.
+    static func decode(buffer source: UnsafeBufferPointer<UInt8>) -> [UInt8]? {
+        let count = source.count
         guard count % 4 != 1 else { return nil }
         let outputCount = count / 4 * 3 + [0, 0, 1, 2][count % 4]
         var ok = true
-        let result = input.withUnsafeBufferPointer { source in
-            reverse.withUnsafeBufferPointer { table in
-                [UInt8](unsafeUninitializedCapacity: outputCount) { out, initialised in
-                    var i = 0
-                    var o = 0
-                    while i + 4 <= count {
-                        let a = table[Int(source[i])], b = table[Int(source[i + 1])]
-                        let c = table[Int(source[i + 2])], d = table[Int(source[i + 3])]
-                        if (a | b | c | d) & 0xC0 != 0 { ok = false; break }
-                        let v = UInt32(a) << 18 | UInt32(b) << 12 | UInt32(c) << 6 | UInt32(d)
-                        out[o] = UInt8(truncatingIfNeeded: v >> 16)
-                        out[o + 1] = UInt8(truncatingIfNeeded: v >> 8)
-                        out[o + 2] = UInt8(truncatingIfNeeded: v)
-                        i += 4
-                        o += 3
-                    }
-                    if ok {
-                        switch count - i {
-                        case 2:
-                            let a = table[Int(source[i])], b = table[Int(source[i + 1])]
-                            if (a | b) & 0xC0 != 0 || b & 0x0F != 0 { ok = false; break }
-                            out[o] = a << 2 | b >> 4
-                            o += 1
-                        case 3:
-                            let a = table[Int(source[i])], b = table[Int(source[i + 1])], c = table[Int(source[i + 2])]
-                            if (a | b | c) & 0xC0 != 0 || c & 0x03 != 0 { ok = false; break }
-                            out[o] = a << 2 | b >> 4
-                            out[o + 1] = (b & 0x0F) << 4 | c >> 2
-                            o += 2
-                        default:
-                            break
-                        }
-                    }
-                    // Initialise the rest so the buffer is never left partly undefined.
-                    while o < outputCount {
-                        out[o] = 0
-                        o += 1
-                    }
-                    initialised = outputCount
+        let result = reverse.withUnsafeBufferPointer { table in
+            [UInt8](unsafeUninitializedCapacity: outputCount) { out, initialised in
+                var i = 0
+                var o = 0
+                while i + 4 <= count {
+                    let a = table[Int(source[i])], b = table[Int(source[i + 1])]
+                    let c = table[Int(source[i + 2])], d = table[Int(source[i + 3])]
+                    if (a | b | c | d) & 0xC0 != 0 { ok = false; break }
+                    let v = UInt32(a) << 18 | UInt32(b) << 12 | UInt32(c) << 6 | UInt32(d)
+                    out[o] = UInt8(truncatingIfNeeded: v >> 16)
+                    out[o + 1] = UInt8(truncatingIfNeeded: v >> 8)
+                    out[o + 2] = UInt8(truncatingIfNeeded: v)
+                    i += 4
+                    o += 3
                 }
+                if ok {
+                    switch count - i {
+                    case 2:
+                        let a = table[Int(source[i])], b = table[Int(source[i + 1])]
+                        if (a | b) & 0xC0 != 0 || b & 0x0F != 0 { ok = false; break }
+                        out[o] = a << 2 | b >> 4
+                        o += 1
+                    case 3:
+                        let a = table[Int(source[i])], b = table[Int(source[i + 1])], c = table[Int(source[i + 2])]
+                        if (a | b | c) & 0xC0 != 0 || c & 0x03 != 0 { ok = false; break }
+                        out[o] = a << 2 | b >> 4
+                        out[o + 1] = (b & 0x0F) << 4 | c >> 2
+                        o += 2
+                    default:
+                        break
+                    }
+                }
+                // Initialise the rest so the buffer is never left partly undefined.
+                while o < outputCount {
+                    out[o] = 0
+                    o += 1
+                }
+                initialised = outputCount
             }
         }
         return ok ? result : nil

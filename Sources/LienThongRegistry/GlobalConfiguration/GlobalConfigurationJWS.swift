@@ -52,40 +52,59 @@ public struct GlobalConfigurationJWS: Sendable {
     ///   `typ`, `crit` or `x5c`; ``GlobalConfigurationError/Code/unsupportedAlgorithm`` for an `alg`
     ///   other than `ES256`.
     public init(compact: String, maximumSize: Int = GlobalConfigurationJWS.defaultMaximumSize) throws(GlobalConfigurationError) {
-        let bytes = compact.utf8
-        guard bytes.count <= maximumSize else {
-            throw GlobalConfigurationError(.malformed, "the signed configuration is \(bytes.count) bytes, over the \(maximumSize)-byte limit")
+        var text = compact
+        text.makeContiguousUTF8()
+        guard text.utf8.count <= maximumSize else {
+            throw GlobalConfigurationError(.malformed, "the signed configuration is \(text.utf8.count) bytes, over the \(maximumSize)-byte limit")
         }
-        var dots: [String.UTF8View.Index] = []
-        var index = bytes.startIndex
-        while index != bytes.endIndex {
-            if bytes[index] == UInt8(ascii: ".") {
-                dots.append(index)
-                if dots.count > 2 { break }
-            }
-            index = bytes.index(after: index)
+        // A native string after makeContiguousUTF8() always has contiguous storage.
+        guard let parsed = text.utf8.withContiguousStorageIfAvailable({ buffer in
+            Result { () throws(GlobalConfigurationError) in try Self.parse(buffer) }
+        }) else {
+            throw GlobalConfigurationError(.malformed, "the signed configuration is not a contiguous UTF-8 string")
+        }
+        let parts = try parsed.get()
+        self.compact = text
+        self.payload = parts.payload
+        self.signature = parts.signature
+        self.certificateChain = parts.chain
+        self.signingInputLength = parts.signingInputLength
+    }
+
+    private struct Parts {
+        var payload: [UInt8]
+        var signature: [UInt8]
+        var chain: [Certificate]
+        var signingInputLength: Int
+    }
+
+    private static func parse(_ bytes: UnsafeBufferPointer<UInt8>) throws(GlobalConfigurationError) -> Parts {
+        var dots: [Int] = []
+        for i in 0..<bytes.count where bytes[i] == UInt8(ascii: ".") {
+            dots.append(i)
+            if dots.count > 2 { break }
         }
         guard dots.count == 2 else {
             throw GlobalConfigurationError(.malformed, "a compact JWS has exactly three parts, header.payload.signature")
         }
-        let headerPart = bytes[bytes.startIndex..<dots[0]]
-        let payloadPart = bytes[bytes.index(after: dots[0])..<dots[1]]
-        let signaturePart = bytes[bytes.index(after: dots[1])...]
+        let headerPart = UnsafeBufferPointer(rebasing: bytes[0..<dots[0]])
+        let payloadPart = UnsafeBufferPointer(rebasing: bytes[(dots[0] + 1)..<dots[1]])
+        let signaturePart = UnsafeBufferPointer(rebasing: bytes[(dots[1] + 1)...])
         guard !headerPart.isEmpty, !payloadPart.isEmpty, !signaturePart.isEmpty else {
             throw GlobalConfigurationError(.malformed, "the JWS header, payload and signature must all be present (the payload is attached)")
         }
-        guard headerPart.count <= 64 * 1024, let headerBytes = GlobalConfigurationBase64URL.decode(headerPart),
+        guard headerPart.count <= 64 * 1024, let headerBytes = GlobalConfigurationBase64URL.decode(buffer: headerPart),
               let header = try? JSONSerialization.jsonObject(with: Data(headerBytes)) as? [String: Any] else {
             throw GlobalConfigurationError(.malformed, "the JWS protected header is not base64url JSON")
         }
         guard let alg = header["alg"] as? String else {
             throw GlobalConfigurationError(.malformed, "the JWS protected header has no alg")
         }
-        guard alg == Self.algorithm else {
-            throw GlobalConfigurationError(.unsupportedAlgorithm, "JWS alg \(alg) is not \(Self.algorithm)")
+        guard alg == algorithm else {
+            throw GlobalConfigurationError(.unsupportedAlgorithm, "JWS alg \(alg) is not \(algorithm)")
         }
-        guard header["typ"] as? String == Self.typeHeader else {
-            throw GlobalConfigurationError(.malformed, "JWS typ must be \(Self.typeHeader), not \(String(describing: header["typ"] ?? "missing"))")
+        guard header["typ"] as? String == typeHeader else {
+            throw GlobalConfigurationError(.malformed, "JWS typ must be \(typeHeader), not \(String(describing: header["typ"] ?? "missing"))")
         }
         if let crit = header["crit"] {
             throw GlobalConfigurationError(.malformed, "JWS crit \(crit) is not understood")
@@ -103,17 +122,13 @@ public struct GlobalConfigurationJWS: Sendable {
             }
             chain.append(certificate)
         }
-        guard let payload = GlobalConfigurationBase64URL.decode(payloadPart) else {
+        guard let payload = GlobalConfigurationBase64URL.decode(buffer: payloadPart) else {
             throw GlobalConfigurationError(.malformed, "the JWS payload is not base64url")
         }
-        guard let signature = GlobalConfigurationBase64URL.decode(signaturePart) else {
+        guard let signature = GlobalConfigurationBase64URL.decode(buffer: signaturePart) else {
             throw GlobalConfigurationError(.malformed, "the JWS signature is not base64url")
         }
-        self.compact = compact
-        self.payload = payload
-        self.signature = signature
-        self.certificateChain = chain
-        self.signingInputLength = bytes.distance(from: bytes.startIndex, to: dots[1])
+        return Parts(payload: payload, signature: signature, chain: chain, signingInputLength: dots[1])
     }
 
     private init(compact: String, payload: [UInt8], signature: [UInt8], certificateChain: [Certificate], signingInputLength: Int) {

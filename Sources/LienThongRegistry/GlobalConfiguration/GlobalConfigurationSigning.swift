@@ -119,7 +119,7 @@ public struct GlobalConfigurationSigner: Sendable {
 /// ``CertificateValidator`` for ``CertificateRole/configurationSigning`` against the trust
 /// anchors (chain, validity period, role; no OCSP, the configuration signer is an instance-level
 /// certificate); verify the signature with `x5c[0]`'s key; decode the payload; check
-/// `format_version` and, if given, the instance. Expiry is *not* checked here (a cached, expired
+/// `format_version`, that the payload is in canonical form, and, if given, the instance. Expiry is *not* checked here (a cached, expired
 /// document still tells a client which serial it has seen); ``GlobalConfigurationClient`` checks it.
 public struct GlobalConfigurationVerifier: Sendable {
     /// The trust anchors: the instance root CA(s).
@@ -152,7 +152,8 @@ public struct GlobalConfigurationVerifier: Sendable {
     }
 
     /// Verifies `compact` at `now` and returns the document with its signed form.
-    /// - Throws: ``GlobalConfigurationError`` with code `malformed`, `unsupportedAlgorithm`,
+    /// - Throws: ``GlobalConfigurationError`` with code `malformed` (also for a payload that is not
+    ///   canonical JSON), `unsupportedAlgorithm`,
     ///   `untrustedSigner`, `badSignature`, `unsupportedVersion` or `wrongInstance`.
     public func verifySigned(_ compact: String, at now: Date) async throws(GlobalConfigurationError) -> SignedGlobalConfiguration {
         let jws = try GlobalConfigurationJWS(compact: compact, maximumSize: maximumSize)
@@ -164,6 +165,11 @@ public struct GlobalConfigurationVerifier: Sendable {
         }
         try jws.verifySignature()
         let configuration = try GlobalConfiguration(jsonBytes: jws.payload)
+        // Act only on exactly what was signed: the payload must be the document's canonical form
+        // (no duplicate keys, alternative escapes or whitespace that other parsers might read differently).
+        guard try configuration.canonicalJSON() == jws.payload else {
+            throw GlobalConfigurationError(.malformed, "the global configuration payload is not in RFC 8785 canonical form")
+        }
         if let expectedInstance, configuration.instance != expectedInstance {
             throw GlobalConfigurationError(
                 .wrongInstance, "the global configuration is for instance \(configuration.instance), not \(expectedInstance)")

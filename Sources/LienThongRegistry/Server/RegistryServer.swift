@@ -194,9 +194,7 @@ struct GlobalConfigurationRoute {
             var headers = HTTPFields()
             headers[.eTag] = current.etag
             headers[.cacheControl] = "no-cache"
-            if let match = request.headers[.ifNoneMatch], match.split(separator: ",").contains(where: {
-                $0.trimmingCharacters(in: .whitespaces) == current.etag
-            }) {
+            if let match = request.headers[.ifNoneMatch], current.matches(ifNoneMatch: match) {
                 return Response(status: .notModified, headers: headers)
             }
             headers[.contentType] = "application/jose"
