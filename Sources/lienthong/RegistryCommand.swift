@@ -380,9 +380,24 @@ struct AuditTrailCommands: AsyncParsableCommand {
         }
     }
     struct Verify: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Download the whole trail and re-check every hash and link here, without trusting the registry.")
         @OptionGroup var connection: RegistryConnection
         func run() async throws {
-            try await connection.call { try await $0.get("/api/v1/audit-trail/verify", as: AuditTrailVerification.self) }
+            try await connection.call { client -> AuditTrailVerification in
+                var entries: [AdminAuditEntry] = []
+                while true {
+                    let page: [AdminAuditEntry] = try await client.get("/api/v1/audit-trail?from=\(entries.count + 1)&limit=1000")
+                    entries += page
+                    if page.count < 1000 { break }
+                }
+                switch Registry.verify(entries: entries) {
+                case .success(let verification):
+                    return verification
+                case .failure(let error):
+                    throw RegistryClientError(status: nil, type: "Client.AuditTrailBroken", message: "\(error)", detail: nil)
+                }
+            }
         }
     }
 }

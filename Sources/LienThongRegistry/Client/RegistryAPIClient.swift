@@ -16,6 +16,14 @@ public struct RegistryClientError: Error, Sendable, CustomStringConvertible {
     /// The server's log reference.
     public var detail: String?
 
+    /// Creates an error.
+    public init(status: Int?, type: String, message: String, detail: String?) {
+        self.status = status
+        self.type = type
+        self.message = message
+        self.detail = detail
+    }
+
     /// `type: message (HTTP status, detail)`.
     public var description: String {
         var text = "\(type): \(message)"
