@@ -48,7 +48,10 @@ let package = Package(
             .product(name: "Logging", package: "swift-log"),
         ], swiftSettings: swiftSettings),
         .target(name: "LienThongAudit", dependencies: ["LienThongCore", "LienThongTrust"], swiftSettings: swiftSettings),
-        .target(name: "LienThongServer", dependencies: ["LienThongCore", "LienThongTrust", "LienThongAudit"], swiftSettings: swiftSettings),
+        .target(name: "LienThongServer", dependencies: [
+            "LienThongCore", "LienThongTrust", "LienThongAudit",
+            .product(name: "Crypto", package: "swift-crypto"),
+        ], swiftSettings: swiftSettings),
         .target(name: "LienThongRegistry", dependencies: [
             "LienThongCore", "LienThongTrust",
             .product(name: "GRDB", package: "GRDB.swift"),
@@ -88,6 +91,10 @@ let package = Package(
             .product(name: "NIOCore", package: "swift-nio"),
             .product(name: "NIOHTTP1", package: "swift-nio"),
             .product(name: "AsyncHTTPClient", package: "async-http-client"),
+        ], swiftSettings: swiftSettings),
+        .testTarget(name: "LienThongServerTests", dependencies: [
+            "LienThongCore", "LienThongTrust", "LienThongServer",
+            .product(name: "Crypto", package: "swift-crypto"),
         ], swiftSettings: swiftSettings),
         .testTarget(name: "LienThongRegistryTests", dependencies: [
             "LienThongCore", "LienThongTrust", "LienThongRegistry",
