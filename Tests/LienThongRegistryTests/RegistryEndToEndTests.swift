@@ -220,6 +220,39 @@ struct RegistryEndToEndTests {
         }
     }
 
+    @Test("raw HTTP: a creation answers 201, a duplicate 409 with the X-Road-Error header and a {type, message, detail} body")
+    func rawStatuses() async throws {
+        try await LiveRegistry.with { r in
+            var tls = TLSConfiguration.makeClientConfiguration()
+            tls.trustRoots = .certificates(try NIOSSLCertificate.fromPEMFile(r.caFile))
+            tls.certificateChain = try NIOSSLCertificate.fromPEMFile(r.path(r.admin.certificatePath)).map { .certificate($0) }
+            tls.privateKey = .privateKey(try NIOSSLPrivateKey(file: r.path(r.admin.keyPath), format: .pem))
+            let http = HTTPClient(eventLoopGroup: HTTPClient.defaultEventLoopGroup, configuration: .init(tlsConfiguration: tls))
+            func post(_ body: String) async throws -> (Int, String?, Data) {
+                var request = HTTPClientRequest(url: "\(r.url)/api/v1/members")
+                request.method = .POST
+                request.headers.add(name: "Content-Type", value: "application/json")
+                request.body = .bytes(ByteBuffer(string: body))
+                let response = try await http.execute(request, timeout: .seconds(10))
+                let data = Data(try await response.body.collect(upTo: 1 << 20).readableBytesView)
+                return (Int(response.status.code), response.headers.first(name: "X-Road-Error"), data)
+            }
+            let member = #"{"id":"VN/GOV/000.00.00.G22","name":"Bộ Công an","kind":"ministry"}"#
+            let (created, _, _) = try await post(member)
+            #expect(created == 201)
+            let (duplicate, type, body) = try await post(member)
+            #expect(duplicate == 409)
+            #expect(type == "Client.Duplicate")
+            let error = try JSONDecoder().decode(XRoadErrorBody.self, from: body)
+            #expect(error.type == "Client.Duplicate")
+            #expect(UUID(uuidString: error.detail) != nil)
+            let (malformed, malformedType, _) = try await post(#"{"id":"VN/GOV/000.00.00.G22/x/y","name":"x","kind":"ministry"}"#)
+            #expect(malformed == 400)
+            #expect(malformedType == "Client.BadRequest")
+            try await http.shutdown()
+        }
+    }
+
     @Test("only admin certificates may manage: auditor gets 403, no certificate 401, revoked admin 401")
     func authorisation() async throws {
         try await LiveRegistry.with { r in

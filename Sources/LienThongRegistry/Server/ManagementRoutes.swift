@@ -21,7 +21,7 @@ struct ManagementRoutes {
         api.get("members") { _, _ in await registry.members() }
         api.post("members") { request, context in
             let input = try await request.decode(as: NewMember.self, context: context)
-            return try await change(context) { try await registry.createMember(input, actor: $0) }
+            return try await created(context) { try await registry.createMember(input, actor: $0) }
         }
         api.get("members/**") { request, context in
             let (id, action) = try target(context)
@@ -41,7 +41,7 @@ struct ManagementRoutes {
         }
         api.post("subsystems") { request, context in
             let input = try await request.decode(as: NewSubsystem.self, context: context)
-            return try await change(context) { try await registry.createSubsystem(input, actor: $0) }
+            return try await created(context) { try await registry.createSubsystem(input, actor: $0) }
         }
 
         api.get("servers") { request, _ in
@@ -50,7 +50,7 @@ struct ManagementRoutes {
         }
         api.post("servers") { request, context in
             let input = try await request.decode(as: NewSecurityServer.self, context: context)
-            return try await change(context) { try await registry.registerServer(input, actor: $0) }
+            return try await created(context) { try await registry.registerServer(input, actor: $0) }
         }
 
         api.get("services") { request, _ in
@@ -59,7 +59,7 @@ struct ManagementRoutes {
         }
         api.post("services") { request, context in
             let input = try await request.decode(as: NewService.self, context: context)
-            return try await change(context) { try await registry.createService(input, actor: $0) }
+            return try await created(context) { try await registry.createService(input, actor: $0) }
         }
         api.get("services/**") { request, context in
             let (id, action) = try target(context)
@@ -76,7 +76,7 @@ struct ManagementRoutes {
         api.get("datasets") { _, _ in await registry.datasets() }
         api.post("datasets") { request, context in
             let input = try await request.decode(as: NewDataset.self, context: context)
-            return try await change(context) { try await registry.createDataset(input, actor: $0) }
+            return try await created(context) { try await registry.createDataset(input, actor: $0) }
         }
         api.get("datasets/**") { request, context in
             let (id, action) = try target(context)
@@ -87,7 +87,7 @@ struct ManagementRoutes {
         api.get("agreements") { _, _ in await registry.agreements() }
         api.post("agreements") { request, context in
             let input = try await request.decode(as: NewAgreement.self, context: context)
-            return try await change(context) { try await registry.createAgreement(input, actor: $0) }
+            return try await created(context) { try await registry.createAgreement(input, actor: $0) }
         }
         api.get("agreements/**") { request, context in
             let (id, action) = try target(context)
@@ -105,7 +105,7 @@ struct ManagementRoutes {
         api.get("access-requests/pending") { _, _ in await registry.pendingAccessRequests() }
         api.post("access-requests") { request, context in
             let input = try await request.decode(as: NewAccessRequest.self, context: context)
-            return try await change(context) { try await registry.fileAccessRequest(input, actor: $0) }
+            return try await created(context) { try await registry.fileAccessRequest(input, actor: $0) }
         }
         api.post("access-requests/**") { request, context in
             let (id, action) = try target(context)
@@ -132,6 +132,11 @@ struct ManagementRoutes {
         let result = try await run { try await body(caller.subject) }
         await onChange()
         return result
+    }
+
+    /// A creation: like ``change(_:_:)``, answered `201 Created`.
+    private func created<T: ResponseEncodable & Sendable>(_ context: RegistryRequestContext, _ body: (String) async throws -> T) async throws -> EditedResponse<T> {
+        EditedResponse(status: .created, response: try await change(context, body))
     }
 
     /// Maps a ``RegistryError`` to the API's error response.
