@@ -24,8 +24,7 @@ struct ManagementRoutes {
             return try await created(context) { try await registry.createMember(input, actor: $0) }
         }
         api.get("members/**") { request, context in
-            let (id, action) = try target(context)
-            guard action == nil else { throw RegistryAPIError.notFound("GET has no action :\(action ?? "")") }
+            let id = try entityId(context)
             return try await run { try await registry.member(try parsePath(MemberId.self, id)) }
         }
         api.post("members/**") { request, context in
@@ -62,8 +61,7 @@ struct ManagementRoutes {
             return try await created(context) { try await registry.createService(input, actor: $0) }
         }
         api.get("services/**") { request, context in
-            let (id, action) = try target(context)
-            guard action == nil else { throw RegistryAPIError.notFound("GET has no action :\(action ?? "")") }
+            let id = try entityId(context)
             return try await run { try await registry.service(try parsePath(ServiceId.self, id)) }
         }
         api.post("services/**") { request, context in
@@ -79,8 +77,7 @@ struct ManagementRoutes {
             return try await created(context) { try await registry.createDataset(input, actor: $0) }
         }
         api.get("datasets/**") { request, context in
-            let (id, action) = try target(context)
-            guard action == nil else { throw RegistryAPIError.notFound("GET has no action :\(action ?? "")") }
+            let id = try entityId(context)
             return try await run { try await registry.dataset(try parsePath(DatasetId.self, id)) }
         }
 
@@ -90,8 +87,7 @@ struct ManagementRoutes {
             return try await created(context) { try await registry.createAgreement(input, actor: $0) }
         }
         api.get("agreements/**") { request, context in
-            let (id, action) = try target(context)
-            guard action == nil else { throw RegistryAPIError.notFound("GET has no action :\(action ?? "")") }
+            let id = try entityId(context)
             return try await run { try await registry.agreement(id) }
         }
         api.post("agreements/**") { request, context in
@@ -156,6 +152,13 @@ struct ManagementRoutes {
             return (String(path[..<colon]), String(path[path.index(after: colon)...]))
         }
         return (path, nil)
+    }
+
+    /// The entity id from the catch-all path of a `GET`, which takes no `:action`.
+    private func entityId(_ context: RegistryRequestContext) throws -> String {
+        let (id, action) = try target(context)
+        guard action == nil else { throw RegistryAPIError.notFound("GET has no action :\(action ?? "")") }
+        return id
     }
 
     private func unknownAction(_ action: String?, _ known: [String]) -> RegistryAPIError {

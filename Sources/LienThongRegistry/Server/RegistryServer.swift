@@ -128,14 +128,16 @@ public struct RegistryServer: Sendable {
             trustAnchors: anchors,
             revocation: RevocationChecker(source: HTTPOCSPStatusSource(responderURL: c.ocspURL),
                                           policy: .init(freshness: TimeInterval(c.ocspFreshnessSeconds))))
-        let router = Router(context: RegistryRequestContext.self)
-        router.add(middleware: ClientCertificateAuthenticator(validator: validator))
-        GlobalConfigurationRoute(publisher: publisher).register(on: router.group())
-        ManagementRoutes(registry: registry, onChange: { [logger] in
+        // Re-signs when the registry changed or the current document nears expiry.
+        let republish: @Sendable () async -> Void = { [logger] in
             do { _ = try await publisher.refreshIfNeeded(snapshot: registry.snapshot(), now: Date()) } catch {
                 logger.error("re-signing the global configuration failed: \(error)")
             }
-        }).register(on: router.group())
+        }
+        let router = Router(context: RegistryRequestContext.self)
+        router.add(middleware: ClientCertificateAuthenticator(validator: validator))
+        GlobalConfigurationRoute(publisher: publisher).register(on: router.group())
+        ManagementRoutes(registry: registry, onChange: republish).register(on: router.group())
         router.get("healthz") { _, _ in "ok" }
 
         var tls = TLSConfiguration.makeServerConfiguration(
@@ -155,11 +157,7 @@ public struct RegistryServer: Sendable {
             logger: quiet)
 
         // Re-sign before expiry even when nothing changes.
-        let refresher = PeriodicTask(interval: .seconds(max(1, c.configurationValiditySeconds / 10))) { [logger] in
-            do { _ = try await publisher.refreshIfNeeded(snapshot: registry.snapshot(), now: Date()) } catch {
-                logger.error("re-signing the global configuration failed: \(error)")
-            }
-        }
+        let refresher = PeriodicTask(interval: .seconds(max(1, c.configurationValiditySeconds / 10)), action: republish)
         return ServiceGroup(configuration: ServiceGroupConfiguration(
             services: [app, refresher] as [any ServiceLifecycle.Service], gracefulShutdownSignals: signals, logger: quiet))
     }
