@@ -8,5 +8,5 @@ import LienThongTrust
 /// so that the dependency direction (Audit → Trust → Core) is fixed from the start.
 public enum LienThongAudit {
     /// What this module will provide, for `lienthong demo` and `--help` texts.
-    public static let status = "audit log: not built yet (issue 5)"
+    public static let status = "audit log: exchange events are written to an audit hook (JSON lines, fsync); the Merkle log is not built yet (issue 5)"
 }

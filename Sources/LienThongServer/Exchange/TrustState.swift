@@ -1,0 +1,46 @@
+import Foundation
+import LienThongCore
+import LienThongRegistry
+import LienThongTrust
+import X509
+
+/// What one exchange checks against: the global configuration in force and a certificate
+/// validator whose trust anchors are that configuration's approved CAs.
+public struct TrustSnapshot: Sendable {
+    /// The configuration in force, indexed.
+    public let index: GlobalConfigurationIndex
+    /// Validates member certificates against the approved CAs, with OCSP.
+    public let validator: CertificateValidator
+}
+
+/// Hands out a ``TrustSnapshot`` per request, rebuilding the validator only when the
+/// configuration's serial changes. Fails closed: no configuration, or an expired one, throws.
+public actor TrustState {
+    /// Where the configuration comes from.
+    public let configuration: GlobalConfigurationClient
+    /// The revocation checker shared by every validation (its cache is what makes OCSP cheap).
+    public let revocation: RevocationChecker
+    private var cached: (serial: Int64, snapshot: TrustSnapshot)?
+
+    /// Creates the state.
+    public init(configuration: GlobalConfigurationClient, revocation: RevocationChecker) {
+        self.configuration = configuration
+        self.revocation = revocation
+    }
+
+    /// The snapshot in force at `now`.
+    /// - Throws: ``GlobalConfigurationError`` when there is no configuration, it expired, or its CAs cannot be read.
+    public func snapshot(at now: Date) async throws(GlobalConfigurationError) -> TrustSnapshot {
+        let index = try await configuration.index(at: now)
+        if let cached, cached.serial == index.configuration.serial {
+            return TrustSnapshot(index: index, validator: cached.snapshot.validator)
+        }
+        var anchors: [Certificate] = []
+        for ca in index.configuration.approvedCAs {
+            anchors.append(try ca.parsedCertificate())
+        }
+        let snapshot = TrustSnapshot(index: index, validator: CertificateValidator(trustAnchors: anchors, revocation: revocation))
+        cached = (index.configuration.serial, snapshot)
+        return snapshot
+    }
+}
