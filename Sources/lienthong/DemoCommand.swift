@@ -13,7 +13,7 @@ import X509
 struct DemoCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "demo",
-        abstract: "Run what LienThong has so far on loopback: PKI, OCSP, validation, signatures, the registry and its signed configuration.")
+        abstract: "Run what LienThong has so far on loopback: PKI, OCSP, validation, signatures, the registry, and two security servers exchanging signed calls.")
 
     @Option(help: "Working directory for the demo PKI (recreated on every run).")
     var dir: String = ".lienthong-demo"
@@ -80,27 +80,35 @@ struct DemoCommand: AsyncParsableCommand {
                 print("   tampered path rejected: \(error.message)")
             }
 
-            step("4. Revoking Hanoi's member certificate (serial \(hanoiMember.serial))")
-            try pki.revoke(serial: hanoiMember.serial, reason: "keyCompromise")
+            let compromised = try pki.issue(role: .member, holderId: "VN/GOV/000.00.00.H29")
+            let compromisedChain = try PEMFiles.readCertificates(directory.appendingPathComponent(compromised.certificatePath))
+            step("4. Revoking a compromised member certificate (Hồ Chí Minh City's, serial \(compromised.serial))")
+            try pki.revoke(serial: compromised.serial, reason: "keyCompromise")
             await checker.clear()
             do {
-                _ = try await validator.validate(chain: chain, role: .member)
+                _ = try await validator.validate(chain: compromisedChain, role: .member)
                 print("   !! revoked certificate accepted — this is a bug")
                 throw ExitCode(1)
             } catch let error as CertificateValidationError {
                 print("   rejected (\(error.code.rawValue)): \(error.message)")
             }
 
-            try await DemoRegistry.run(pki: pki, ocspURL: ocspURL, step: step)
+            let ports = try DemoRegistry.ServerPorts.pick()
+            let freshness = 5
+            try await DemoRegistry.run(pki: pki, ocspURL: ocspURL, ocspFreshnessSeconds: freshness, ports: ports, step: step) { registryURL in
+                try await DemoExchange.withServers(pki: pki, registryURL: registryURL, ports: ports, quiet: true) { running in
+                    try await DemoExchange.show(running, pki: pki, freshness: freshness, step: step)
+                }
+            }
         }
 
         step("Not built yet (see `issues`):")
         print("""
-           - security servers relaying X-Road REST calls over mutual TLS (issue 4)
            - durable Merkle audit log, checkpoints, offline verification (issue 5)
            - compliance view, auditor API and the full demo network (issue 6)
            - benchmark against an nginx mutual-TLS relay (issue 7)
-           So far: identifiers, PKI, OCSP, certificate validation, signatures, and the registry with its signed configuration.
+           So far: identifiers, PKI, OCSP, certificate validation, signatures, the registry with its signed configuration,
+           and security servers exchanging signed X-Road REST calls over pinned mutual TLS.
         """)
     }
 

@@ -13,14 +13,26 @@ enum DemoRegistry {
     static let hanoi = "VN/GOV/000.00.00.H26"      // UBND TP Hà Nội (LGSP)
     static let hcmc = "VN/GOV/000.00.00.H29"       // UBND TP Hồ Chí Minh (LGSP)
 
-    static func run(pki: DevelopmentPKI, ocspURL: String, step: (String) -> Void) async throws {
+    /// The inter-server port of each demo security server, chosen before they are registered.
+    struct ServerPorts: Sendable {
+        var byMember: [String: Int]
+        static func pick() throws -> ServerPorts {
+            var ports: [String: Int] = [:]
+            for member in [bca, justice, hanoi, hcmc] { ports[member] = try FreePort.find() }
+            return ServerPorts(byMember: ports)
+        }
+    }
+
+    /// Runs the registry, sets it up, and runs `body` with its URL while it serves.
+    static func run(pki: DevelopmentPKI, ocspURL: String, ocspFreshnessSeconds: Int = 3600, ports: ServerPorts, verbose: Bool = true,
+                    step: (String) -> Void, body: (String) async throws -> Void = { _ in }) async throws {
         let admin = try pki.issue(role: .admin, holderId: "VN/GOV/000.00.00.VPCP/quan-tri-02")
         let tls = try pki.issue(role: .server, holderId: "VN/GOV/000.00.00.VPCP/registry")
         let dir = pki.directory
         let configuration = RegistryServerConfiguration(
             instance: "VN", port: 0, dataDirectory: dir.appendingPathComponent("registry-data").path, pkiDirectory: dir.path,
             tlsCertificateFile: dir.appendingPathComponent(tls.certificatePath).path,
-            tlsKeyFile: dir.appendingPathComponent(tls.keyPath).path, ocspURL: ocspURL)
+            tlsKeyFile: dir.appendingPathComponent(tls.keyPath).path, ocspURL: ocspURL, ocspFreshnessSeconds: ocspFreshnessSeconds)
         try await RegistryServer(configuration: configuration).withRunning { port in
             let base = "https://127.0.0.1:\(port)"
             step("5. Central registry on \(base) (mutual TLS 1.3, SQLite); set up through its API as admin quan-tri-02")
@@ -29,8 +41,9 @@ enum DemoRegistry {
                 keyFile: dir.appendingPathComponent(admin.keyPath).path, caFile: pki.url(.rootCertificate).path)
             let result: Result<Void, any Error>
             do {
-                try await setUp(api, pki: pki)
-                try await publish(base: base, pki: pki)
+                try await setUp(api, pki: pki, ports: ports, verbose: verbose)
+                if verbose { try await publish(base: base, pki: pki) }
+                try await body(base + "/globalconf")
                 result = .success(())
             } catch {
                 print("   !! registry step failed: \(error)")
@@ -41,7 +54,8 @@ enum DemoRegistry {
         }
     }
 
-    private static func setUp(_ api: RegistryAPIClient, pki: DevelopmentPKI) async throws {
+    private static func setUp(_ api: RegistryAPIClient, pki: DevelopmentPKI, ports: ServerPorts, verbose: Bool) async throws {
+        func print(_ line: String) { if verbose { Swift.print(line) } }
         for (id, name, kind) in [(bca, "Bộ Công an", MemberKind.ministry), (justice, "Bộ Tư pháp", .ministry),
                                  (hanoi, "UBND Thành phố Hà Nội", .province), (hcmc, "UBND Thành phố Hồ Chí Minh", .province)] {
             let _: Member = try await api.post("/api/v1/members", NewMember(id: try MemberId(parsing: id), name: name, kind: kind))
@@ -49,12 +63,12 @@ enum DemoRegistry {
         for id in ["\(bca)/DANCU", "\(justice)/HOTICH", "\(hanoi)/MOTCUA", "\(hcmc)/MOTCUA"] {
             let _: Subsystem = try await api.post("/api/v1/subsystems", NewSubsystem(id: try SubsystemId(parsing: id)))
         }
-        for (index, member) in [bca, justice, hanoi, hcmc].enumerated() {
+        for member in [bca, justice, hanoi, hcmc] {
             let record = try pki.records().first { $0.role == .server && $0.holderId == "\(member)/ss1" && $0.revokedAt == nil }
                 ?? pki.issue(role: .server, holderId: "\(member)/ss1")
             let pem = try PEMFiles.readText(pki.directory.appendingPathComponent(record.certificatePath))
             let _: SecurityServer = try await api.post("/api/v1/servers", NewSecurityServer(
-                id: try SecurityServerId(parsing: "\(member)/ss1"), address: "127.0.0.1:\(5500 + index)", tlsCertificate: pem))
+                id: try SecurityServerId(parsing: "\(member)/ss1"), address: "127.0.0.1:\(ports.byMember[member] ?? 0)", tlsCertificate: pem))
         }
         let population = try ServiceId(parsing: "\(bca)/DANCU/tra-cuu-cong-dan")
         let civil = try ServiceId(parsing: "\(justice)/HOTICH/tra-cuu-khai-sinh")

@@ -1,0 +1,151 @@
+import AsyncHTTPClient
+import Foundation
+import LienThongAudit
+import LienThongCore
+import LienThongServer
+import LienThongTrust
+import Logging
+import NIOCore
+import NIOHTTP1
+
+/// The security-server part of `lienthong demo` (and the network `lienthong bench exchange`
+/// measures): the Ministry of Public Security's server in front of a small population backend, and
+/// the Hanoi LGSP node's server for its one-stop-shop subsystem, both on the registry's configuration.
+enum DemoExchange {
+    static let motCua = "\(DemoRegistry.hanoi)/MOTCUA"
+    static let lookup = "/r1/\(DemoRegistry.bca)/DANCU/tra-cuu-cong-dan"
+
+    /// What is running.
+    struct Running: Sendable {
+        /// Hanoi's client-facing port.
+        var consumerPort: Int
+        /// The backend's port (direct calls, for comparison).
+        var backendPort: Int
+        /// The audit hook files of both servers.
+        var consumerEvents: URL
+        var providerEvents: URL
+    }
+
+    /// Runs the backend and both security servers while `body` runs.
+    static func withServers<T: Sendable>(pki: DevelopmentPKI, registryURL: String, ports: DemoRegistry.ServerPorts, quiet: Bool,
+                                         _ body: (Running) async throws -> T) async throws -> T {
+        let backendPort = try FreePort.find()
+        let data = pki.directory.appendingPathComponent("servers")
+        func configuration(member: String, clients: [String], services: [SecurityServerConfiguration.LocalService]) throws -> SecurityServerConfiguration {
+            let records = try pki.records().filter { $0.revokedAt == nil }
+            guard let tls = records.first(where: { $0.role == .server && $0.holderId == "\(member)/ss1" }),
+                  let signing = records.first(where: { $0.role == .member && $0.holderId == member }) else {
+                throw DemoError("no TLS or signing certificate for \(member)")
+            }
+            let file = { (path: String) in pki.directory.appendingPathComponent(path).path }
+            return SecurityServerConfiguration(
+                serverId: "\(member)/ss1", clientListener: .init(port: 0), interServerListener: .init(port: ports.byMember[member] ?? 0),
+                tlsCertificateFile: file(tls.certificatePath), tlsKeyFile: file(tls.keyPath),
+                signingCertificateFile: file(signing.certificatePath), signingKeyFile: file(signing.keyPath),
+                registryURL: registryURL, trustAnchorFile: pki.url(.rootCertificate).path,
+                dataDirectory: data.appendingPathComponent(member.replacingOccurrences(of: "/", with: "_")).path,
+                clients: clients.map { .init(subsystem: $0) }, services: services)
+        }
+        let provider = try configuration(member: DemoRegistry.bca, clients: [], services: [
+            .init(id: "\(DemoRegistry.bca)/DANCU/tra-cuu-cong-dan", backendURL: "http://127.0.0.1:\(backendPort)")])
+        let consumer = try configuration(member: DemoRegistry.hanoi, clients: [motCua], services: [])
+        var logger = Logger(label: "lienthong.server")
+        logger.logLevel = quiet ? .critical : .warning
+        return try await DemoBackend.withRunning(port: backendPort) {
+            try await LienThongSecurityServer(configuration: provider, logger: logger).withRunning { _ in
+                try await LienThongSecurityServer(configuration: consumer, logger: logger).withRunning { ports in
+                    try await body(Running(
+                        consumerPort: ports.client, backendPort: backendPort,
+                        consumerEvents: URL(fileURLWithPath: consumer.dataDirectory).appendingPathComponent("exchanges.jsonl"),
+                        providerEvents: URL(fileURLWithPath: provider.dataDirectory).appendingPathComponent("exchanges.jsonl")))
+                }
+            }
+        }
+    }
+
+    /// The demo's exchanges, printed.
+    static func show(_ running: Running, pki: DevelopmentPKI, freshness: Int, step: (String) -> Void) async throws {
+        var configuration = HTTPClient.Configuration()
+        configuration.connectionPool.retryConnectionEstablishment = false
+        let http = HTTPClient(eventLoopGroup: HTTPClient.defaultEventLoopGroup, configuration: configuration)
+        let result: Result<Void, any Error>
+        do {
+            try await exchanges(http, running, pki: pki, freshness: freshness, step: step)
+            result = .success(())
+        } catch {
+            result = .failure(error)
+        }
+        try await http.shutdown()
+        try result.get()
+    }
+
+    private static func exchanges(_ http: HTTPClient, _ running: Running, pki: DevelopmentPKI, freshness: Int, step: (String) -> Void) async throws {
+        let port = running.consumerPort
+        step("6. Security servers: Bộ Công an (provider, backend on :\(running.backendPort)) and Hà Nội LGSP (client port :\(port))")
+        let target = "\(lookup)/v1/001099012345"
+        print("   GET http://127.0.0.1:\(port)\(target)")
+        print("       X-Road-Client: \(motCua)   X-LienThong-Purpose: 1.004227")
+        let ok = try await call(http, port, target, purpose: "1.004227")
+        print("   → \(ok.status)  \(ok.body)")
+        for name in ["X-Road-Id", "X-Road-Client", "X-Road-Service", "X-Road-Request-Id", "X-Road-Request-Hash"] {
+            print("     \(name): \(ok.headers.first(name: name) ?? "-")")
+        }
+        guard ok.status == 200 else { throw DemoError("the signed exchange failed: \(ok.body)") }
+
+        print("   the same call without a purpose (the agreement lists purposes):")
+        let refused = try await call(http, port, target, purpose: nil)
+        print("   → \(refused.status)  X-Road-Error: \(refused.headers.first(name: "X-Road-Error") ?? "-")  \(refused.body)")
+        print("   a service Hanoi has no agreement for:")
+        let none = try await call(http, port, "/r1/\(DemoRegistry.justice)/HOTICH/tra-cuu-khai-sinh/v1/1", purpose: "9.000001")
+        print("   → \(none.status)  X-Road-Error: \(none.headers.first(name: "X-Road-Error") ?? "-")")
+        let allowed = try await call(http, port, "/r1/\(DemoRegistry.bca)/DANCU/allowedMethods", purpose: nil)
+        print("   allowedMethods of \(DemoRegistry.bca)/DANCU for Hanoi → \(allowed.status) \(allowed.body.prefix(160))…")
+
+        let consumerEvents = try eventCount(running.consumerEvents)
+        let providerEvents = try eventCount(running.providerEvents)
+        print("   audit hook: Hanoi recorded \(consumerEvents) exchanges, Bộ Công an \(providerEvents) (fsync'd JSON lines; the Merkle log is issue 5)")
+
+        step("7. Revoking Hanoi's member certificate at the OCSP responder; its server must stop within the \(freshness) s freshness limit")
+        guard let member = try pki.records().first(where: { $0.role == .member && $0.holderId == DemoRegistry.hanoi && $0.revokedAt == nil }) else {
+            throw DemoError("Hanoi has no member certificate")
+        }
+        try pki.revoke(serial: member.serial, reason: "keyCompromise")
+        let start = Date()
+        while Date().timeIntervalSince(start) < Double(freshness) + 5 {
+            let answer = try await call(http, port, target, purpose: "1.004227")
+            if answer.status != 200 {
+                print(String(format: "   refused after %.1f s: %@ — %@", Date().timeIntervalSince(start),
+                             answer.headers.first(name: "X-Road-Error") ?? "-", answer.body))
+                return
+            }
+            try await Task.sleep(for: .milliseconds(250))
+        }
+        throw DemoError("a revoked member certificate was still accepted after \(freshness + 5) s")
+    }
+
+    struct Answer {
+        var status: Int
+        var headers: HTTPHeaders
+        var body: String
+    }
+
+    static func call(_ http: HTTPClient, _ port: Int, _ target: String, purpose: String?) async throws -> Answer {
+        var request = HTTPClientRequest(url: "http://127.0.0.1:\(port)\(target)")
+        request.headers.add(name: "X-Road-Client", value: motCua)
+        if let purpose { request.headers.add(name: "X-LienThong-Purpose", value: purpose) }
+        let response = try await http.execute(request, timeout: .seconds(30))
+        let body = try await response.body.collect(upTo: 1 << 20)
+        return Answer(status: Int(response.status.code), headers: response.headers, body: String(buffer: body))
+    }
+
+    private static func eventCount(_ file: URL) throws -> Int {
+        guard let data = FileManager.default.contents(atPath: file.path) else { return 0 }
+        return data.split(separator: UInt8(ascii: "\n")).count
+    }
+}
+
+/// A demo step that did not go as it must.
+struct DemoError: Error, CustomStringConvertible {
+    var description: String
+    init(_ description: String) { self.description = description }
+}
