@@ -1,0 +1,168 @@
+import Foundation
+import LienThongAudit
+import LienThongCore
+import LienThongRegistry
+@testable import LienThongServer
+import Testing
+
+@Suite("Agreement check")
+struct AccessPolicyTests {
+    typealias F = MetaFixtures
+
+    func refusal(_ client: ClientId, _ service: ServiceId, purpose: String? = nil, side: ExchangeSide = .consumer,
+                 configuration: GlobalConfiguration? = nil) throws -> XRoadFault? {
+        let index = GlobalConfigurationIndex(try configuration ?? F.configuration())
+        do {
+            _ = try AccessPolicy.agreement(client: client, service: service, purpose: purpose, index: index, side: side, now: F.now)
+            return nil
+        } catch {
+            return error
+        }
+    }
+
+    @Test func anAgreementInForceAllows() throws {
+        #expect(try refusal(.subsystem(F.lgsp), F.traCuuV1) == nil)
+        let index = GlobalConfigurationIndex(try F.configuration())
+        let agreement = try AccessPolicy.agreement(client: .subsystem(F.lgsp), service: F.traCuuV1, purpose: "any", index: index,
+                                                   side: .provider, now: F.now)
+        #expect(agreement.id == "AG-1")
+    }
+
+    @Test func noAgreementExpiredOrNotYetInForceIsAccessDenied() throws {
+        let none = try refusal(.subsystem(F.hoTich), F.traCuuV1)
+        #expect(none?.type == .consumerAccessDenied && none?.message.contains("No sharing agreement") == true)
+        let expired = try refusal(.subsystem(F.lgsp), F.traCuuV2, side: .provider)
+        #expect(expired?.type == .providerAccessDenied && expired?.message.contains("expired") == true)
+        let future = try refusal(.subsystem(F.lgsp), F.xacThuc)
+        #expect(future?.type == .consumerAccessDenied && future?.message.contains("not in force before") == true)
+    }
+
+    @Test func purposesAreRequiredAndChecked() throws {
+        var configuration = try F.configuration()
+        configuration.agreements[0].purposes = ["1.004227"]
+        #expect(try refusal(.subsystem(F.lgsp), F.traCuuV1, purpose: "1.004227", configuration: configuration) == nil)
+        let wrong = try refusal(.subsystem(F.lgsp), F.traCuuV1, purpose: "9.9", configuration: configuration)
+        #expect(wrong?.type == .consumerAccessDenied && wrong?.message.contains("1.004227") == true)
+        let missing = try refusal(.subsystem(F.lgsp), F.traCuuV1, purpose: nil, configuration: configuration)
+        #expect(missing?.type == .consumerAccessDenied && missing?.message.contains(XRoadHeader.purpose) == true)
+    }
+
+    @Test func membersCannotHoldAgreementsAndDisabledMembersAreRefused() throws {
+        #expect(try refusal(.member(F.member("000.00.00.H29")), F.traCuuV1)?.type == .consumerAccessDenied)
+        let disabled = try refusal(.subsystem(F.thue), F.traCuuV1)
+        #expect(disabled?.type == .consumerAccessDenied && disabled?.message.contains("disabled") == true)
+    }
+}
+
+@Suite("Local client connection check")
+struct ClientConnectionTests {
+    let subsystem = try! SubsystemId(parsing: "VN/GOV/000.00.00.H26/MOTCUA")
+
+    func allowed(_ connection: ClientConnection, _ local: SecurityServerConfiguration.LocalClient) -> Bool {
+        (try? ConsumerExchange.checkConnection(connection, for: local, subsystem: subsystem)) != nil
+    }
+
+    @Test func httpClientsComeFromListedAddressesOrLoopback() {
+        let loopbackOnly = SecurityServerConfiguration.LocalClient(subsystem: subsystem.canonical)
+        #expect(allowed(.init(address: "127.0.0.1"), loopbackOnly))
+        #expect(allowed(.init(address: "::1"), loopbackOnly))
+        #expect(!allowed(.init(address: "10.0.0.5"), loopbackOnly))
+        #expect(!allowed(.init(address: nil), loopbackOnly))
+        let listed = SecurityServerConfiguration.LocalClient(subsystem: subsystem.canonical, allowedAddresses: ["10.0.0.5"])
+        #expect(allowed(.init(address: "10.0.0.5"), listed))
+        #expect(!allowed(.init(address: "127.0.0.1"), listed))
+    }
+
+    @Test func httpsClientsNeedTheirPinnedCertificate() {
+        let pin = String(repeating: "ab", count: 32)
+        let local = SecurityServerConfiguration.LocalClient(subsystem: subsystem.canonical, connection: .https, certificateSHA256: [pin.uppercased()])
+        #expect(allowed(.init(address: "10.0.0.5", certificateSHA256: pin, isHTTPS: true), local))
+        #expect(!allowed(.init(address: "10.0.0.5", certificateSHA256: String(repeating: "cd", count: 32), isHTTPS: true), local))
+        #expect(!allowed(.init(address: "127.0.0.1"), local), "an HTTPS-only client may not use the plain HTTP port")
+    }
+}
+
+@Suite("Security server configuration")
+struct SecurityServerConfigurationTests {
+    static let example = JSONSchemaCheck.repositoryRoot.appendingPathComponent("docs/examples/security-server.json")
+
+    @Test func theExampleLoadsWithDefaultsAndResolvedPaths() throws {
+        let configuration = try SecurityServerConfiguration.load(from: Self.example)
+        #expect(configuration.serverId == "VN/GOV/000.00.00.G22/ss1")
+        #expect(configuration.configurationRefreshSeconds == 60)
+        #expect(configuration.limits.memoryThresholdBytes == 1 << 20 && configuration.limits.backendTimeoutSeconds == 30)
+        #expect(configuration.tlsCertificateFile.hasPrefix("/") && configuration.tlsCertificateFile.hasSuffix("docs/examples/pki/server/VN_GOV_000.00.00.G22_ss1.crt"))
+        #expect(configuration.services.first?.openAPIFile?.hasSuffix("docs/examples/openapi/tra-cuu-cong-dan.yaml") == true)
+        #expect(configuration.clients.first?.connection == .http)
+    }
+
+    @Test(.enabled(if: JSONSchemaCheck.python != nil))
+    func theExampleAndAFilledInConfigurationMatchTheSchema() async throws {
+        let example = try Array(Data(contentsOf: Self.example))
+        let filled = try Array(SecurityServerConfiguration.load(from: Self.example).jsonData())
+        let result = try await JSONSchemaCheck.validate([
+            (schema: "schemas/security-server-config.schema.json", document: example),
+            (schema: "schemas/security-server-config.schema.json", document: filled),
+        ])
+        #expect(result.status == 0, "\(result.output)")
+    }
+
+    func loadError(_ edit: (inout [String: Any]) -> Void) throws -> String? {
+        var object = try #require(JSONSerialization.jsonObject(with: Data(contentsOf: Self.example)) as? [String: Any])
+        edit(&object)
+        let file = FileManager.default.temporaryDirectory.appendingPathComponent("ss-\(UUID().uuidString).json")
+        try JSONSerialization.data(withJSONObject: object).write(to: file)
+        defer { try? FileManager.default.removeItem(at: file) }
+        do {
+            _ = try SecurityServerConfiguration.load(from: file)
+            return nil
+        } catch {
+            return error.message
+        }
+    }
+
+    @Test func inconsistentConfigurationsAreRejectedWithAReason() throws {
+        #expect(try loadError { $0["server_id"] = "VN/GOV" }?.contains("server_id") == true)
+        #expect(try loadError { $0["clients"] = [["subsystem": "VN/GOV/000.00.00.H26/MOTCUA"]] }?.contains("not a subsystem of this server's owner") == true)
+        #expect(try loadError { $0["clients"] = [["subsystem": "VN/GOV/000.00.00.G22/DANCU", "connection": "https"]] }?.contains("client_https_listener") == true)
+        #expect(try loadError { $0["services"] = [["id": "VN/GOV/000.00.00.G22/DANCU/x", "backend_url": "ftp://x"]] }?.contains("backend_url") == true)
+        #expect(try loadError { $0["services"] = [["id": "VN/GOV/000.00.00.G13/HOTICH/x", "backend_url": "http://x"]] }?.contains("not provided by this server's owner") == true)
+        #expect(try loadError { $0["limits"] = ["maximum_body_bytes": 0] }?.contains("limit") == true)
+        #expect(try loadError { $0.removeValue(forKey: "registry_url") } != nil)
+    }
+}
+
+@Suite("Exchange events")
+struct ExchangeEventTests {
+    @Test(.enabled(if: JSONSchemaCheck.python != nil))
+    func theJSONLinesHookWritesSchemaValidLinesAndFailsClosed() async throws {
+        let file = FileManager.default.temporaryDirectory.appendingPathComponent("events-\(UUID().uuidString).jsonl")
+        defer { try? FileManager.default.removeItem(at: file) }
+        let sink = try JSONLinesExchangeAuditSink(url: file)
+        var event = ExchangeEvent(side: .provider, server: "VN/GOV/000.00.00.G22/ss1", method: "GET", startedAt: Date())
+        event.messageId = "msg-1"
+        event.outcome = .refused
+        event.errorType = "Server.ServerProxy.AccessDenied"
+        event.status = 500
+        try await sink.record(event)
+        event.outcome = .success
+        event.errorType = nil
+        event.status = 200
+        try await sink.record(event)
+        let lines = try Data(contentsOf: file).split(separator: UInt8(ascii: "\n"))
+        #expect(lines.count == 2)
+        let result = try await JSONSchemaCheck.validate(lines.map { (schema: "schemas/exchange-event.schema.json", document: Array($0)) })
+        #expect(result.status == 0, "\(result.output)")
+        #expect(((try? FileManager.default.attributesOfItem(atPath: file.path)[.posixPermissions]) as? Int) == 0o600)
+
+        let memory = InMemoryExchangeAuditSink()
+        await memory.setFailure(CocoaError(.fileWriteOutOfSpace))
+        await #expect(throws: (any Error).self) { try await memory.record(event) }
+        #expect(await memory.events.isEmpty)
+    }
+
+    @Test func failuresAndRefusalsAreToldApart() {
+        #expect(XRoadErrorType.providerServiceFailed.isFailure && XRoadErrorType.consumerNetworkError.isFailure)
+        #expect(!XRoadErrorType.providerAccessDenied.isFailure && !XRoadErrorType.badRequest.isFailure)
+    }
+}
