@@ -116,6 +116,7 @@ let package = Package(
         .testTarget(name: "LienThongServerTests", dependencies: [
             "LienThongCore", "LienThongTrust", "LienThongServer", "LienThongRegistry", "LienThongAudit",
             .product(name: "Crypto", package: "swift-crypto"),
+            .product(name: "SwiftASN1", package: "swift-asn1"),
             .product(name: "HTTPTypes", package: "swift-http-types"),
             .product(name: "X509", package: "swift-certificates"),
             .product(name: "NIOCore", package: "swift-nio"),

@@ -8,6 +8,7 @@ import LienThongServer
 import LienThongTrust
 import NIOCore
 import NIOHTTP1
+import NIOSSL
 import Testing
 
 /// The exchange path end to end, on loopback: OCSP responder, registry, a backend, a provider's
@@ -55,8 +56,12 @@ struct ExchangeEndToEndTests {
                                .init(id: N.vetoed, backendURL: base + "/api"), .init(id: N.lapsed, backendURL: base + "/api")],
                     veto: .init(disabledServices: [N.vetoed])), audit: providerAudit)
                 let clients = [Self.motCua, "\(N.consumer)/THONGKE"]
+                // An information system of the DVC subsystem that connects over HTTPS with its own certificate.
+                let system = try network.pki.issue(role: .server, holderId: "\(N.consumer)/he-thong-dvc")
+                let systemPin = try ExchangeNetwork.pin(of: network.path(system))
                 let consumer = LienThongSecurityServer(configuration: try network.configuration(
                     server: "\(N.consumer)/ss1", member: N.consumer, interServerPort: ports["\(N.consumer)/ss1"] ?? 0, clients: clients,
+                    httpsClients: [(subsystem: "\(N.consumer)/DVC", pin: systemPin)],
                     limits: .init(maximumBodyBytes: 2 << 20)), audit: consumerAudit)
                 let tampering = LienThongSecurityServer(configuration: try network.configuration(
                     server: "\(N.consumer)/ss2", member: N.consumer, interServerPort: ports["\(N.consumer)/ss2"] ?? 0, clients: clients),
@@ -75,6 +80,7 @@ struct ExchangeEndToEndTests {
                             try await late.withRunning { l in
                                 try await rogue.withRunning { r in
                                     try await roundTrips(caller, c.client, backend, providerAudit, consumerAudit)
+                                    try await httpsClient(network, system: system, httpsPort: c.clientHTTPS ?? 0, httpPort: c.client, caller)
                                     clock.skew(700)   // past the 600 s validity of the configuration it holds
                                     try await refusals(caller, consumer: c.client, tampering: t.client, late: l.client, rogue: r.client, backend, providerAudit)
                                     try await metaservices(caller, c.client)
@@ -137,6 +143,40 @@ struct ExchangeEndToEndTests {
         }
     }
 
+    // MARK: HTTPS information systems
+
+    func httpsClient(_ network: ExchangeNetwork, system: IssuedCertificateRecord, httpsPort: Int, httpPort: Int,
+                     _ caller: ClientCaller) async throws {
+        let dvc = "\(N.consumer)/DVC"
+        var tls = TLSConfiguration.makeClientConfiguration()
+        tls.trustRoots = .certificates(try NIOSSLCertificate.fromPEMFile(network.pki.url(.rootCertificate).path))
+        tls.certificateVerification = .noHostnameVerification
+        var withCertificate = tls
+        withCertificate.certificateChain = try NIOSSLCertificate.fromPEMFile(network.path(system)).map { .certificate($0) }
+        withCertificate.privateKey = .privateKey(try NIOSSLPrivateKey(file: network.path(system, key: true), format: .pem))
+        for (configuration, expectOK) in [(withCertificate, true), (tls, false)] {
+            var http = HTTPClient.Configuration(tlsConfiguration: configuration)
+            http.connectionPool.retryConnectionEstablishment = false
+            let client = HTTPClient(eventLoopGroup: HTTPClient.defaultEventLoopGroup, configuration: http)
+            var request = HTTPClientRequest(url: "https://127.0.0.1:\(httpsPort)\(Self.lookupPath)/cong-dan/3")
+            request.headers.add(name: "X-Road-Client", value: dvc)
+            let status: Int?
+            do {
+                status = Int(try await client.execute(request, timeout: .seconds(10)).status.code)
+            } catch {
+                status = nil
+            }
+            try await client.shutdown()
+            if expectOK {
+                #expect(status == 200, "an HTTPS client with its pinned certificate is served")
+            } else {
+                #expect(status == nil, "no client certificate, no TLS connection")
+            }
+        }
+        let plain = try await caller.call(httpPort, .GET, Self.lookupPath + "/cong-dan/3", headers: [("X-Road-Client", dvc)])
+        #expect(plain.errorType == "Server.ClientProxy.UnknownMember", "an HTTPS-only client may not use the HTTP port")
+    }
+
     // MARK: Refusals
 
     func refusals(_ caller: ClientCaller, consumer: Int, tampering: Int, late: Int, rogue: Int, _ backend: BackendLog,
@@ -155,7 +195,9 @@ struct ExchangeEndToEndTests {
             #expect(UUID(uuidString: json?["detail"] as? String ?? "") != nil, "\(name)")
         }
         let ok = Self.lookupPath + "/cong-dan/1"
-        try await expectRefused("no agreement", consumer, ok, headers: headers(client: "\(N.consumer)/THONGKE"), type: "Server.ClientProxy.AccessDenied")
+        try await expectRefused("no agreement", consumer, ok, headers: headers(client: "\(N.consumer)/THONGKE", id: "msg-no-agreement"),
+                                type: "Server.ClientProxy.AccessDenied")
+        #expect(await providerAudit.events.contains { $0.messageId == "msg-no-agreement" } == false, "nothing was sent to the provider")
         try await expectRefused("expired agreement", consumer, "/r1/\(N.lapsed)", headers: headers(purpose: nil), type: "Server.ClientProxy.AccessDenied")
         try await expectRefused("wrong purpose", consumer, ok, headers: headers(purpose: "9.999999"), type: "Server.ClientProxy.AccessDenied")
         try await expectRefused("missing purpose", consumer, ok, headers: headers(purpose: nil), type: "Server.ClientProxy.AccessDenied")
@@ -168,8 +210,13 @@ struct ExchangeEndToEndTests {
         try await expectRefused("missing X-Road-Client", consumer, ok, headers: [("X-LienThong-Purpose", N.purpose)], type: "Client.MissingHeader")
         try await expectRefused("client not local", consumer, ok, headers: headers(client: "\(N.provider)/DANCU"), type: "Server.ClientProxy.UnknownMember")
         try await expectRefused("expired configuration", late, ok, headers: headers(), type: "Server.ClientProxy.OutdatedGlobalConf")
-        try await expectRefused("TLS peer not pinned", rogue, ok, headers: headers(), type: "Server.ServerProxy.SslAuthenticationFailed")
-        try await expectRefused("tampered signature", tampering, ok, headers: headers(), type: "Server.ServerProxy.InvalidSignatureValue")
+        try await expectRefused("TLS peer not pinned", rogue, ok, headers: headers(id: "msg-rogue"), type: "Server.ServerProxy.SslAuthenticationFailed")
+        try await expectRefused("tampered signature", tampering, ok, headers: headers(id: "msg-tampered"), type: "Server.ServerProxy.InvalidSignatureValue")
+        let providerEvents = await providerAudit.events
+        for (id, type) in [("msg-rogue", "Server.ServerProxy.SslAuthenticationFailed"), ("msg-tampered", "Server.ServerProxy.InvalidSignatureValue")] {
+            let event = providerEvents.first { $0.messageId == id }
+            #expect(event?.outcome == .refused && event?.errorType == type, "the provider records the refusal it made: \(id)")
+        }
         try await expectRefused("oversize body", consumer, ok, method: .POST, headers: headers(), body: [UInt8](repeating: 7, count: 3 << 20),
                                 type: "Client.RequestTooLarge")
         try await expectRefused("provider server down", consumer, "/r1/\(N.civil)", headers: headers(purpose: nil), type: "Server.ClientProxy.NetworkError")

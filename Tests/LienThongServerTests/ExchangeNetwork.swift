@@ -13,6 +13,8 @@ import NIOCore
 import NIOHTTP1
 import NIOPosix
 import Synchronization
+import SwiftASN1
+import X509
 
 /// A backend that answers every call with what it received, and counts calls.
 actor BackendLog {
@@ -52,6 +54,14 @@ struct ExchangeNetwork {
         pki.directory.appendingPathComponent(key ? record.keyPath : record.certificatePath).path
     }
 
+    /// SHA-256 (lower-case hex) of the DER of the PEM certificate at `path`.
+    static func pin(of path: String) throws -> String {
+        let certificate = try PEMFiles.readCertificate(URL(fileURLWithPath: path))
+        var serializer = DER.Serializer()
+        try serializer.serialize(certificate)
+        return SHA256.hash(data: serializer.serializedBytes).map { String(format: "%02x", $0) }.joined()
+    }
+
     /// A free loopback port (bound, read, released).
     static func freePort() async throws -> Int {
         let channel = try await ServerBootstrap(group: MultiThreadedEventLoopGroup.singleton).bind(host: "127.0.0.1", port: 0).get()
@@ -87,7 +97,7 @@ struct ExchangeNetwork {
                                      (Self.justice, "Bộ Tư pháp", .ministry)] {
                 let _: Member = try await api.post("/api/v1/members", NewMember(id: try MemberId(parsing: id), name: name, kind: kind))
             }
-            for id in ["\(Self.provider)/DANCU", "\(Self.consumer)/MOTCUA", "\(Self.consumer)/THONGKE", "\(Self.justice)/HOTICH"] {
+            for id in ["\(Self.provider)/DANCU", "\(Self.consumer)/MOTCUA", "\(Self.consumer)/THONGKE", "\(Self.consumer)/DVC", "\(Self.justice)/HOTICH"] {
                 let _: Subsystem = try await api.post("/api/v1/subsystems", NewSubsystem(id: try SubsystemId(parsing: id)))
             }
             for (server, port) in serverPorts.sorted(by: { $0.key < $1.key }) {
@@ -120,6 +130,10 @@ struct ExchangeNetwork {
                 legalBasis: "Nghị định 47/2020/NĐ-CP", validFrom: now.addingTimeInterval(-2 * 86_400),
                 validUntil: now.addingTimeInterval(-86_400)))
             let _: Agreement = try await api.post("/api/v1/agreements", NewAgreement(
+                dataset: danCu, services: [try ServiceId(parsing: Self.lookup)], consumer: try SubsystemId(parsing: "\(Self.consumer)/DVC"),
+                purposes: [], legalBasis: "Nghị định 47/2020/NĐ-CP", validFrom: now.addingTimeInterval(-60),
+                validUntil: now.addingTimeInterval(86_400)))
+            let _: Agreement = try await api.post("/api/v1/agreements", NewAgreement(
                 dataset: hoTich, services: [try ServiceId(parsing: Self.civil)], consumer: motCua, purposes: [],
                 legalBasis: "Luật Hộ tịch 2014", validFrom: now.addingTimeInterval(-60), validUntil: now.addingTimeInterval(86_400)))
         } catch {
@@ -146,17 +160,20 @@ struct ExchangeNetwork {
     }
 
     /// A security server configuration for `server` of `member`.
-    func configuration(server: String, member: String, interServerPort: Int, clients: [String] = [], services: [SecurityServerConfiguration.LocalService] = [],
+    func configuration(server: String, member: String, interServerPort: Int, clients: [String] = [],
+                       httpsClients: [(subsystem: String, pin: String)] = [], services: [SecurityServerConfiguration.LocalService] = [],
                        veto: SecurityServerConfiguration.Veto = .init(), limits: SecurityServerConfiguration.Limits = .init()) throws -> SecurityServerConfiguration {
         let tls = try tlsRecord(server)
         let signing = try memberRecord(member)
         return SecurityServerConfiguration(
-            serverId: server, clientListener: .init(port: 0), interServerListener: .init(port: interServerPort),
+            serverId: server, clientListener: .init(port: 0), clientHttpsListener: httpsClients.isEmpty ? nil : .init(port: 0),
+            interServerListener: .init(port: interServerPort),
             tlsCertificateFile: path(tls), tlsKeyFile: path(tls, key: true),
             signingCertificateFile: path(signing), signingKeyFile: path(signing, key: true),
             registryURL: registryURL + "/globalconf", trustAnchorFile: pki.url(.rootCertificate).path,
             dataDirectory: directory.appendingPathComponent("data-" + server.replacingOccurrences(of: "/", with: "_")).path,
-            clients: clients.map { .init(subsystem: $0) }, services: services, veto: veto, limits: limits)
+            clients: clients.map { .init(subsystem: $0) } + httpsClients.map { .init(subsystem: $0.subsystem, connection: .https, certificateSHA256: [$0.pin]) },
+            services: services, veto: veto, limits: limits)
     }
 
     /// Runs a backend on a free port while `body` runs: `/api/...` echoes, `/slow/...` sleeps 3 s first.

@@ -27,9 +27,14 @@ struct ProviderExchange: Sendable {
         let runtime = self.runtime
         let now = runtime.now()
         // Configuration in force, then the TLS peer: a pinned server of the client's member.
+        // Nothing of the request is parsed or read before these pass.
         let trust: TrustSnapshot
         do { trust = try await runtime.trust.snapshot(at: now) } catch { throw error.fault(side: .provider) }
         let index = trust.index
+        // Before authentication, only the ids are noted for the record (bounded, unparsed).
+        let rawHeaders = ExchangeHTTP.pairs(request.headers)
+        event.messageId = ExchangeHTTP.value(XRoadHeader.id, in: rawHeaders).map { String($0.prefix(128)) }
+        event.requestId = ExchangeHTTP.value(XRoadHeader.requestId, in: rawHeaders).map { String($0.prefix(64)) }
         let peerCertificate: NIOSSLCertificate?
         do { peerCertificate = try await channel.nioSSL_peerCertificate().get() } catch {
             throw XRoadFault(.providerSslAuthenticationFailed, "The peer's TLS certificate could not be read.")
@@ -44,7 +49,7 @@ struct ProviderExchange: Sendable {
         event.peer = peerServer.id.canonical
 
         let parsed = try ParsedClientRequest(
-            method: request.method.rawValue, rawTarget: request.head.path ?? "", headers: ExchangeHTTP.pairs(request.headers),
+            method: request.method.rawValue, rawTarget: request.head.path ?? "", headers: rawHeaders,
             limits: runtime.requestLimits, generateMessageId: { "" })
         event.messageId = parsed.messageIdWasGenerated ? nil : parsed.messageId
         event.client = parsed.client.canonical
@@ -52,8 +57,7 @@ struct ProviderExchange: Sendable {
         event.purpose = parsed.purpose
         event.userId = parsed.userId
         event.path = parsed.servicePath
-        let requestId = ExchangeHTTP.value(XRoadHeader.requestId, in: ExchangeHTTP.pairs(request.headers))
-        event.requestId = requestId
+        let requestId = event.requestId
         guard !parsed.messageIdWasGenerated else {
             throw XRoadFault(.badRequest, "The request carries no \(XRoadHeader.id); a consumer security server always sends one.")
         }
@@ -77,10 +81,9 @@ struct ProviderExchange: Sendable {
         event.requestBytes = body.byteCount
         let canonical = parsed.canonicalRequest(bodyDigest: body.sha256)
         event.requestDigest = canonical.digest.base64URL
-        let headers = ExchangeHTTP.pairs(request.headers)
-        let signature = ExchangeHTTP.value(InterServerHeader.signature, in: headers)
+        let signature = ExchangeHTTP.value(InterServerHeader.signature, in: rawHeaders)
         _ = try await SignedMessageCheck.verify(
-            signature: signature, staple: ExchangeHTTP.value(InterServerHeader.ocsp, in: headers), message: canonical,
+            signature: signature, staple: ExchangeHTTP.value(InterServerHeader.ocsp, in: rawHeaders), message: canonical,
             signer: parsed.client.member, validator: trust.validator, verifyingSide: .provider, now: runtime.now())
         event.requestSignature = signature
         binding = Binding(parsed: parsed, canonical: canonical,
