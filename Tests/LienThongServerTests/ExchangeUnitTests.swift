@@ -2,6 +2,8 @@ import Foundation
 import LienThongAudit
 import LienThongCore
 import LienThongRegistry
+import LienThongTrust
+import X509
 @testable import LienThongServer
 import Testing
 
@@ -164,5 +166,43 @@ struct ExchangeEventTests {
     @Test func failuresAndRefusalsAreToldApart() {
         #expect(XRoadErrorType.providerServiceFailed.isFailure && XRoadErrorType.consumerNetworkError.isFailure)
         #expect(!XRoadErrorType.providerAccessDenied.isFailure && !XRoadErrorType.badRequest.isFailure)
+    }
+}
+
+/// Answers every OCSP question with `good`, issued at the time asked: stands in for the responder
+/// in a unit test of the cache (the end-to-end tests use the real responder).
+struct AlwaysGoodOCSP: OCSPStatusSource {
+    func fetchStatus(of leaf: Certificate, issuer: Certificate, at now: Date) async throws -> VerifiedOCSPStatus {
+        VerifiedOCSPStatus(status: .good, thisUpdate: now, nextUpdate: now.addingTimeInterval(3600), producedAt: now, responseDER: [1, 2, 3])
+    }
+    func verifyStapled(_ responseDER: [UInt8], of leaf: Certificate, issuer: Certificate, at now: Date) throws -> VerifiedOCSPStatus {
+        throw CertificateValidationError(.revocationStatusUnknown, "no stapling in this test")
+    }
+}
+
+@Suite("Validation cache")
+struct ValidationCacheTests {
+    @Test func aChainIsValidatedOnceUntilItsStatusNeedsRefreshing() async throws {
+        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("vc-\(UUID().uuidString)")
+        defer { try? FileManager.default.removeItem(at: directory) }
+        let pki = try DevelopmentPKI.initialise(at: directory, instance: "VN", ocspURL: nil)
+        let record = try pki.issue(role: .member, holderId: "VN/GOV/000.00.00.G22")
+        let chain = try PEMFiles.readCertificates(directory.appendingPathComponent(record.certificatePath))
+        let validator = CertificateValidator(trustAnchors: [pki.rootCertificate],
+                                             revocation: RevocationChecker(source: AlwaysGoodOCSP(), policy: .init(freshness: 60)))
+        let cache = ValidationCache(validator: validator, refreshAfter: 30)
+        let start = Date()
+        for offset in [0.0, 1, 29] {
+            let validated = try await cache.validateMember(chain: chain, chainKey: "k", stapled: nil, at: start.addingTimeInterval(offset))
+            #expect(validated.holderId == "VN/GOV/000.00.00.G22")
+        }
+        #expect(await cache.validations == 1)
+        _ = try await cache.validateMember(chain: chain, chainKey: "k", stapled: nil, at: start.addingTimeInterval(31))
+        #expect(await cache.validations == 2, "past the refresh point the chain is validated again")
+        _ = try await cache.validateMember(chain: chain, chainKey: "k", stapled: [9], at: start.addingTimeInterval(31))
+        #expect(await cache.validations == 3, "another staple is another entry")
+        await #expect(throws: CertificateValidationError.self) {
+            _ = try await cache.validateMember(chain: chain, chainKey: "k", stapled: nil, at: start.addingTimeInterval(2 * 365 * 86_400))
+        }
     }
 }

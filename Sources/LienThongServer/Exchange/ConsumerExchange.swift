@@ -125,7 +125,7 @@ struct ConsumerExchange: Sendable {
         let canonicalResponse = CanonicalMessage.response(to: canonical, status: answer.status, headers: answer.headers, bodyDigest: answer.body.sha256)
         _ = try await SignedMessageCheck.verify(
             signature: answerSignature, staple: answer.header(InterServerHeader.ocsp), message: canonicalResponse,
-            signer: provider, validator: trust.validator, verifyingSide: .consumer, now: runtime.now())
+            signer: provider, validations: trust.validations, verifyingSide: .consumer, now: runtime.now())
         event.responseDigest = canonicalResponse.digest.base64URL
         event.responseSignature = answerSignature
         event.responseBytes = answer.body.byteCount

@@ -84,7 +84,7 @@ struct ProviderExchange: Sendable {
         let signature = ExchangeHTTP.value(InterServerHeader.signature, in: rawHeaders)
         _ = try await SignedMessageCheck.verify(
             signature: signature, staple: ExchangeHTTP.value(InterServerHeader.ocsp, in: rawHeaders), message: canonical,
-            signer: parsed.client.member, validator: trust.validator, verifyingSide: .provider, now: runtime.now())
+            signer: parsed.client.member, validations: trust.validations, verifyingSide: .provider, now: runtime.now())
         event.requestSignature = signature
         binding = Binding(parsed: parsed, canonical: canonical,
                           requestHash: body.requestHasher.finalize(headerPart: XRoadRequestHash.headerPart(of: canonical)),

@@ -2,7 +2,6 @@ import Foundation
 import LienThongAudit
 import LienThongCore
 import LienThongTrust
-import X509
 
 /// Verifies a message signed by a peer: the JWS over the canonical form, the signer's chain and
 /// revocation status (stapled OCSP first), and that the signer is the member it must be
@@ -15,12 +14,12 @@ public enum SignedMessageCheck {
     ///   - staple: the `X-LienThong-OCSP` header value (base64 DER), if any.
     ///   - message: the canonical message rebuilt from what was received.
     ///   - signer: the member that must have signed it.
-    ///   - validator: validates the signer's chain.
+    ///   - validations: validates the signer's chain (cached until its OCSP status needs refreshing).
     ///   - verifyingSide: the side doing the check; it selects the error types.
     ///   - now: the time of the check.
     public static func verify(
         signature: String?, staple: String?, message: CanonicalMessage, signer: MemberId,
-        validator: CertificateValidator, verifyingSide: ExchangeSide, now: Date
+        validations: ValidationCache, verifyingSide: ExchangeSide, now: Date
     ) async throws(XRoadFault) -> DetachedJWS {
         let badSignature: XRoadErrorType = verifyingSide == .provider ? .providerInvalidSignature : .consumerInvalidSignature
         let badCertificate: XRoadErrorType = verifyingSide == .provider ? .providerCertValidation : .consumerCertValidation
@@ -44,7 +43,7 @@ public enum SignedMessageCheck {
         }
         let validated: ValidatedCertificate
         do {
-            validated = try await validator.validate(chain: jws.certificateChain, role: .member, stapledOCSP: stapled, at: now)
+            validated = try await validations.validateMember(chain: jws.certificateChain, chainKey: jws.encodedHeader, stapled: stapled, at: now)
         } catch {
             throw XRoadFault(badCertificate, "The \(what) signer's certificate is not acceptable: \(error)")
         }

@@ -11,6 +11,8 @@ public struct TrustSnapshot: Sendable {
     public let index: GlobalConfigurationIndex
     /// Validates member certificates against the approved CAs, with OCSP.
     public let validator: CertificateValidator
+    /// Validations of peers' signing chains under this configuration.
+    public let validations: ValidationCache
 }
 
 /// Hands out a ``TrustSnapshot`` per request, rebuilding the validator only when the
@@ -20,12 +22,15 @@ public actor TrustState {
     public let configuration: GlobalConfigurationClient
     /// The revocation checker shared by every validation (its cache is what makes OCSP cheap).
     public let revocation: RevocationChecker
+    /// How long a validated peer chain is reused: the revocation checker's refresh point.
+    public let refreshAfter: TimeInterval
     private var cached: (serial: Int64, snapshot: TrustSnapshot)?
 
-    /// Creates the state.
-    public init(configuration: GlobalConfigurationClient, revocation: RevocationChecker) {
+    /// Creates the state; `refreshAfter` should be `revocation`'s refresh point.
+    public init(configuration: GlobalConfigurationClient, revocation: RevocationChecker, refreshAfter: TimeInterval) {
         self.configuration = configuration
         self.revocation = revocation
+        self.refreshAfter = refreshAfter
     }
 
     /// The snapshot in force at `now`.
@@ -33,13 +38,15 @@ public actor TrustState {
     public func snapshot(at now: Date) async throws(GlobalConfigurationError) -> TrustSnapshot {
         let index = try await configuration.index(at: now)
         if let cached, cached.serial == index.configuration.serial {
-            return TrustSnapshot(index: index, validator: cached.snapshot.validator)
+            return TrustSnapshot(index: index, validator: cached.snapshot.validator, validations: cached.snapshot.validations)
         }
         var anchors: [Certificate] = []
         for ca in index.configuration.approvedCAs {
             anchors.append(try ca.parsedCertificate())
         }
-        let snapshot = TrustSnapshot(index: index, validator: CertificateValidator(trustAnchors: anchors, revocation: revocation))
+        let validator = CertificateValidator(trustAnchors: anchors, revocation: revocation)
+        let snapshot = TrustSnapshot(index: index, validator: validator,
+                                     validations: ValidationCache(validator: validator, refreshAfter: refreshAfter))
         cached = (index.configuration.serial, snapshot)
         return snapshot
     }

@@ -122,12 +122,13 @@ public struct LienThongSecurityServer: Sendable {
             }
             let freshness = (try? await configurationClient.current().policy.ocspFreshnessSeconds).map(TimeInterval.init) ?? 3600
             let ocspURL = (try? await configurationClient.current().approvedCAs.first?.ocspURL) ?? nil
-            let revocation = RevocationChecker(source: HTTPOCSPStatusSource(responderURL: ocspURL), policy: .init(freshness: freshness))
+            let policy = RevocationChecker.Policy(freshness: freshness)
+            let revocation = RevocationChecker(source: HTTPOCSPStatusSource(responderURL: ocspURL), policy: policy)
             let signer = try MemberSigner(member: serverId.owner, certificateFile: URL(fileURLWithPath: c.signingCertificateFile),
                                           keyFile: URL(fileURLWithPath: c.signingKeyFile))
             let audit = try self.audit ?? JSONLinesExchangeAuditSink(url: data.appendingPathComponent("exchanges.jsonl"))
             let runtime = try SecurityServerRuntime(
-                configuration: c, serverId: serverId, trust: TrustState(configuration: configurationClient, revocation: revocation),
+                configuration: c, serverId: serverId, trust: TrustState(configuration: configurationClient, revocation: revocation, refreshAfter: policy.refreshAfter),
                 signer: signer, peers: peers, backend: BackendClient(http: backendHTTP), audit: audit, metrics: ServerMetrics(),
                 hooks: hooks, logger: logger)
             result = .success(try await serve(runtime: runtime, configurationClient: configurationClient, signals: signals,
