@@ -147,7 +147,11 @@ public actor JSONLinesExchangeAuditSink: ExchangeAuditSink {
         try handle.seekToEnd()
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
-        encoder.dateEncodingStrategy = .iso8601
+        // Milliseconds matter for evidence: RFC 3339 UTC with fractional seconds.
+        encoder.dateEncodingStrategy = .custom { date, encoder in
+            var container = encoder.singleValueContainer()
+            try container.encode(date.formatted(Date.ISO8601FormatStyle(includingFractionalSeconds: true)))
+        }
         self.encoder = encoder
     }
 

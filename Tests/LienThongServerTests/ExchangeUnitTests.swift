@@ -153,6 +153,9 @@ struct ExchangeEventTests {
         try await sink.record(event)
         let lines = try Data(contentsOf: file).split(separator: UInt8(ascii: "\n"))
         #expect(lines.count == 2)
+        let first = try #require(JSONSerialization.jsonObject(with: Data(lines[0])) as? [String: Any])
+        #expect((first["startedAt"] as? String)?.range(of: #"T\d{2}:\d{2}:\d{2}\.\d{3}"#, options: .regularExpression) != nil,
+                "times are kept to the millisecond")
         let result = try await JSONSchemaCheck.validate(lines.map { (schema: "schemas/exchange-event.schema.json", document: Array($0)) })
         #expect(result.status == 0, "\(result.output)")
         #expect(((try? FileManager.default.attributesOfItem(atPath: file.path)[.posixPermissions]) as? Int) == 0o600)
