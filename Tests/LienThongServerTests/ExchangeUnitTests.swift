@@ -209,3 +209,30 @@ struct ValidationCacheTests {
         }
     }
 }
+
+@Suite("Provider veto")
+struct ProviderVetoTests {
+    let server = try! SecurityServerId(parsing: "VN/GOV/000.00.00.G22/ss1")
+    let service = try! ServiceId(parsing: "VN/GOV/000.00.00.G22/DANCU/tra-cuu-cong-dan")
+    let client = try! ClientId(parsing: "VN/GOV/000.00.00.H26/MOTCUA")
+
+    func type(_ veto: SecurityServerConfiguration.Veto, enabled: Bool = true, client: ClientId? = nil) -> XRoadErrorType? {
+        do {
+            try ProviderVeto(veto).check(client: client ?? self.client, service: service, enabledInConfiguration: enabled, server: server)
+            return nil
+        } catch {
+            return error.type
+        }
+    }
+
+    @Test func eachVetoHasItsType() throws {
+        #expect(type(.init()) == nil)
+        #expect(type(.init(maintenance: true)) == .providerMaintenanceMode)
+        #expect(type(.init(disabledServices: [service.canonical])) == .providerServiceDisabled)
+        #expect(type(.init(), enabled: false) == .providerServiceDisabled, "disabled in the registry")
+        #expect(type(.init(deniedClients: [client.canonical])) == .providerAccessDenied)
+        #expect(type(.init(deniedClients: ["VN/GOV/000.00.00.H26"])) == .providerAccessDenied, "a denied member denies its subsystems")
+        #expect(type(.init(deniedClients: ["VN/GOV/000.00.00.H26/KHAC"])) == nil)
+        #expect(type(.init(maintenance: true, deniedClients: [client.canonical])) == .providerMaintenanceMode, "maintenance comes first")
+    }
+}

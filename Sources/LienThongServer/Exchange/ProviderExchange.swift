@@ -102,17 +102,8 @@ struct ProviderExchange: Sendable {
                                                    index: index, side: .provider, now: now)
         event.agreement = agreement.id
         event.dataset = agreement.dataset.canonical
-        let veto = runtime.configuration.veto
-        if veto.maintenance {
-            throw XRoadFault(.providerMaintenanceMode, "Security server \(runtime.serverId) is in maintenance mode.")
-        }
-        if veto.disabledServices.contains(parsed.service.canonical) || index.service(parsed.service)?.enabled == false {
-            throw XRoadFault(.providerServiceDisabled, "Service \(parsed.service) is disabled by its provider.")
-        }
-        if let subsystem = parsed.client.subsystem,
-           veto.deniedClients.contains(subsystem.canonical) || veto.deniedClients.contains(subsystem.member.canonical) {
-            throw XRoadFault(.providerAccessDenied, "The provider denies client \(parsed.client) locally.")
-        }
+        try runtime.veto.check(client: parsed.client, service: parsed.service,
+                               enabledInConfiguration: index.service(parsed.service)?.enabled ?? false, server: runtime.serverId)
         guard let local else {
             throw XRoadFault(.providerUnknownService, "Service \(parsed.service) has no backend on this server.")
         }

@@ -41,6 +41,8 @@ public final class SecurityServerRuntime: Sendable {
     let spoolLimits: BodySpoolLimits
     /// Client request parsing limits.
     let requestLimits: ClientRequestLimits
+    /// The data owner's veto.
+    let veto: ProviderVeto
     private let logger: Logger
 
     /// Creates a runtime; the configuration must have been validated.
@@ -81,6 +83,7 @@ public final class SecurityServerRuntime: Sendable {
         self.spoolLimits = BodySpoolLimits(maximumSize: configuration.limits.maximumBodyBytes,
                                            memoryThreshold: configuration.limits.memoryThresholdBytes, directory: spoolDirectory)
         self.requestLimits = .default
+        self.veto = ProviderVeto(configuration.veto)
     }
 
     /// The current time on this server's clock.
