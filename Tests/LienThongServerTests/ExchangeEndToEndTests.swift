@@ -102,7 +102,8 @@ struct ExchangeEndToEndTests {
                     _ providerAudit: InMemoryExchangeAuditSink, _ consumerAudit: InMemoryExchangeAuditSink) async throws {
         // GET
         let target = Self.lookupPath + "/cong-dan/001099012345?fields=ho-ten"
-        let get = try await caller.call(port, .GET, target, headers: headers(id: "msg-get-1", extra: [("X-Road-UserId", "can-bo-01")]))
+        let get = try await caller.call(port, .GET, target, headers: headers(id: "msg-get-1", extra: [
+            ("X-Road-UserId", "can-bo-01"), ("X-LienThong-Signature", "smuggled"), ("X-Custom", "giu-nguyen")]))
         #expect(get.status == 200, "\(get.text)")
         #expect(get.headers.first(name: "X-Road-Id") == "msg-get-1")
         #expect(get.headers.first(name: "X-Road-Client") == Self.motCua)
@@ -117,6 +118,9 @@ struct ExchangeEndToEndTests {
         #expect(seen?.headers["x-road-client"] == Self.motCua)
         #expect(seen?.headers["x-road-id"] == "msg-get-1")
         #expect(seen?.headers["x-road-userid"] == "can-bo-01")
+        #expect(seen?.headers["x-custom"] == "giu-nguyen", "other headers pass through")
+        #expect(seen?.headers["x-lienthong-signature"] == nil && seen?.headers["x-lienthong-ocsp"] == nil,
+                "inter-server headers never reach the backend, and a client cannot smuggle one in")
 
         // POST with 1 MiB
         var body = [UInt8](repeating: 0, count: 1 << 20)
