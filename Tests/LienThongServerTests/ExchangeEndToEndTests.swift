@@ -42,7 +42,7 @@ struct ExchangeEndToEndTests {
                 let ports = [
                     "\(N.provider)/ss1": try await N.freePort(), "\(N.consumer)/ss1": try await N.freePort(),
                     "\(N.consumer)/ss2": try await N.freePort(), "\(N.consumer)/ss3": try await N.freePort(),
-                    "\(N.justice)/ss1": try await N.freePort(),
+                    "\(N.justice)/ss1": try await N.freePort(), "\(N.provider)/ss2": try await N.freePort(),
                 ]
                 try await network.register(serverPorts: ports)
                 let rogueInter = try await N.freePort()
@@ -55,6 +55,12 @@ struct ExchangeEndToEndTests {
                     services: [.init(id: N.lookup, backendURL: base + "/api"), .init(id: N.slow, backendURL: base + "/slow", timeoutSeconds: 1),
                                .init(id: N.vetoed, backendURL: base + "/api"), .init(id: N.lapsed, backendURL: base + "/api")],
                     veto: .init(disabledServices: [N.vetoed])), audit: providerAudit)
+                // A second server of the provider that corrupts its answers' signatures (test hook),
+                // reached only when a client asks for it with X-Road-Security-Server.
+                let corrupting = LienThongSecurityServer(configuration: try network.configuration(
+                    server: "\(N.provider)/ss2", member: N.provider, interServerPort: ports["\(N.provider)/ss2"] ?? 0,
+                    services: [.init(id: N.lookup, backendURL: base + "/api")]),
+                    audit: InMemoryExchangeAuditSink(), hooks: .init(tamperResponseSignature: true))
                 let clients = [Self.motCua, "\(N.consumer)/THONGKE"]
                 // An information system of the DVC subsystem that connects over HTTPS with its own certificate.
                 let system = try network.pki.issue(role: .server, holderId: "\(N.consumer)/he-thong-dvc")
@@ -74,26 +80,27 @@ struct ExchangeEndToEndTests {
                     server: "\(N.consumer)/rogue", member: N.consumer, interServerPort: rogueInter, clients: clients),
                     audit: InMemoryExchangeAuditSink())
 
-                try await provider.withRunning { _ in
-                    try await consumer.withRunning { c in
-                        try await tampering.withRunning { t in
-                            try await late.withRunning { l in
-                                try await rogue.withRunning { r in
-                                    try await roundTrips(caller, c.client, backend, providerAudit, consumerAudit)
-                                    try await httpsClient(network, system: system, httpsPort: c.clientHTTPS ?? 0, httpPort: c.client, caller)
-                                    clock.skew(700)   // past the 600 s validity of the configuration it holds
-                                    try await refusals(caller, consumer: c.client, tampering: t.client, late: l.client, rogue: r.client, backend, providerAudit)
-                                    try await metaservices(caller, c.client)
-                                    try await observability(caller, c.client)
-                                    try await revocation(caller, c.client, network, backend)
-                                }
-                            }
-                        }
-                    }
+                try await Self.withRunning([corrupting, provider, consumer, tampering, late, rogue][...]) { ports in
+                    let (c, t, l, r) = (ports[2], ports[3], ports[4], ports[5])
+                    try await roundTrips(caller, c.client, backend, providerAudit, consumerAudit)
+                    try await httpsClient(network, system: system, httpsPort: c.clientHTTPS ?? 0, httpPort: c.client, caller)
+                    clock.skew(700)   // past the 600 s validity of the configuration `late` holds
+                    try await refusals(caller, consumer: c.client, tampering: t.client, late: l.client, rogue: r.client, backend, providerAudit)
+                    try await metaservices(caller, c.client)
+                    try await observability(caller, c.client)
+                    try await revocation(caller, c.client, network, backend)
                 }
             }
         }
         try await http.shutdown()
+    }
+
+    /// Runs `servers` (nested, in order) while `body` runs with their ports.
+    static func withRunning(_ servers: ArraySlice<LienThongSecurityServer>, _ body: ([SecurityServerPorts]) async throws -> Void) async throws {
+        guard let first = servers.first else { return try await body([]) }
+        try await first.withRunning { ports in
+            try await withRunning(servers.dropFirst()) { rest in try await body([ports] + rest) }
+        }
     }
 
     // MARK: Round trips
@@ -133,6 +140,10 @@ struct ExchangeEndToEndTests {
         let parsedPost = try ParsedClientRequest(method: "POST", rawTarget: Self.lookupPath + "/tai-lieu", headers: postHeaders)
         #expect(post.headers.first(name: "X-Road-Request-Hash")
                 == XRoadRequestHash.compute(for: parsedPost.canonicalRequest(bodyDigest: .sha256(of: body)), body: body))
+
+        // Any method passes through.
+        let patch = try await caller.call(port, .PATCH, Self.lookupPath + "/cong-dan/001099012345", headers: headers(), body: Array("{}".utf8))
+        #expect(patch.status == 200 && patch.text.contains(#""method":"PATCH""#), "\(patch.text)")
 
         // Both sides recorded both exchanges, signed both ways, with the same ids and digests.
         let p = await providerAudit.events.filter { $0.messageId == "msg-post-1" }
@@ -223,6 +234,9 @@ struct ExchangeEndToEndTests {
         }
         try await expectRefused("oversize body", consumer, ok, method: .POST, headers: headers(), body: [UInt8](repeating: 7, count: 3 << 20),
                                 type: "Client.RequestTooLarge")
+        try await expectRefused("tampered response signature", consumer, ok,
+                                headers: headers(extra: [("X-Road-Security-Server", "\(N.provider)/ss2")]),
+                                type: "Server.ClientProxy.InvalidSignatureValue", backendCalled: true)
         try await expectRefused("provider server down", consumer, "/r1/\(N.civil)", headers: headers(purpose: nil), type: "Server.ClientProxy.NetworkError")
         // The backend was called and did not answer in time: the call reached it, the client gets ServiceFailed.
         try await expectRefused("backend timeout", consumer, "/r1/\(N.slow)", headers: headers(), type: "Server.ServerProxy.ServiceFailed",
