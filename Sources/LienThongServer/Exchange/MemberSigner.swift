@@ -13,7 +13,7 @@ public actor MemberSigner {
     public let member: MemberId
     /// The signing certificate chain, leaf first (without the root).
     public let chain: [Certificate]
-    private let key: MessageSigningKey
+    private let signer: DetachedJWS.Signer
     private var staple: VerifiedOCSPStatus?
 
     /// Loads the key and chain and checks that the certificate belongs to `member`.
@@ -30,12 +30,12 @@ public actor MemberSigner {
         guard let holder = CertificateRole.holder(of: leaf), holder.role == .member, holder.holderId == member.canonical else {
             throw .init("\(certificateFile.path) is not a member signing certificate of \(member)")
         }
-        guard leaf.publicKey == key.certificatePublicKey else {
+        guard leaf.publicKey == key.certificatePublicKey, let signer = try? DetachedJWS.Signer(key: key, chain: chain) else {
             throw .init("the signing key does not match the certificate in \(certificateFile.path)")
         }
         self.member = member
         self.chain = chain
-        self.key = key
+        self.signer = signer
     }
 
     /// The DER OCSP response to staple, revalidating the own certificate when the cached status
@@ -58,8 +58,8 @@ public actor MemberSigner {
     /// The current staple's status, for `/healthz`.
     public func currentStaple() -> VerifiedOCSPStatus? { staple }
 
-    /// Signs the digest of `message`.
-    public func sign(_ message: CanonicalMessage) throws(SignatureError) -> DetachedJWS {
-        try DetachedJWS.sign(digest: message.digest, key: key, chain: chain)
+    /// Signs the digest of `message` (off the actor: signing needs no state and must not queue).
+    public nonisolated func sign(_ message: CanonicalMessage) throws(SignatureError) -> DetachedJWS {
+        try signer.sign(digest: message.digest)
     }
 }

@@ -102,27 +102,48 @@ public struct DetachedJWS: Sendable, Hashable, CustomStringConvertible {
 
     /// Signs `digest` with `key`, embedding `chain` (leaf first; the leaf must hold `key`'s public key).
     public static func sign(digest: MessageDigest, key: MessageSigningKey, chain: [Certificate]) throws(SignatureError) -> DetachedJWS {
-        guard let leaf = chain.first, leaf.publicKey == key.certificatePublicKey else {
-            throw SignatureError(.missingCertificate, "the signing chain must start with the key's own certificate")
-        }
-        let x5c: [String]
-        do {
-            x5c = try chain.map { certificate -> String in
-                var serializer = DER.Serializer()
-                try serializer.serialize(certificate)
-                return Data(serializer.serializedBytes).base64EncodedString()
+        try Signer(key: key, chain: chain).sign(digest: digest)
+    }
+
+    /// A key with its chain and the protected header already encoded: what a server that signs
+    /// every message keeps, so that only the signature itself is computed per message.
+    public struct Signer: Sendable {
+        /// The encoded protected header (`alg`, `typ`, `x5c`).
+        public let encodedHeader: String
+        /// The signing chain, leaf first.
+        public let chain: [Certificate]
+        private let key: MessageSigningKey
+
+        /// Prepares `key` with `chain` (leaf first; the leaf must hold `key`'s public key).
+        public init(key: MessageSigningKey, chain: [Certificate]) throws(SignatureError) {
+            guard let leaf = chain.first, leaf.publicKey == key.certificatePublicKey else {
+                throw SignatureError(.missingCertificate, "the signing chain must start with the key's own certificate")
             }
-        } catch {
-            throw SignatureError(.signingFailed, "cannot encode the certificate chain: \(error)")
+            let x5c: [String]
+            do {
+                x5c = try chain.map { certificate -> String in
+                    var serializer = DER.Serializer()
+                    try serializer.serialize(certificate)
+                    return Data(serializer.serializedBytes).base64EncodedString()
+                }
+            } catch {
+                throw SignatureError(.signingFailed, "cannot encode the certificate chain: \(error)")
+            }
+            let header = CanonicalJSON.object([
+                "alg": .string(key.algorithm),
+                "typ": .string(DetachedJWS.typeHeader),
+                "x5c": .array(x5c.map { .string($0) }),
+            ])
+            self.encodedHeader = Base64URL.encode(header.canonicalBytes)
+            self.chain = chain
+            self.key = key
         }
-        let header = CanonicalJSON.object([
-            "alg": .string(key.algorithm),
-            "typ": .string(typeHeader),
-            "x5c": .array(x5c.map { .string($0) }),
-        ])
-        let encodedHeader = Base64URL.encode(header.canonicalBytes)
-        let signature = try key.sign(Array("\(encodedHeader).\(digest.base64URL)".utf8))
-        return DetachedJWS(encodedHeader: encodedHeader, signature: signature, algorithm: key.algorithm, certificateChain: chain)
+
+        /// Signs `digest`.
+        public func sign(digest: MessageDigest) throws(SignatureError) -> DetachedJWS {
+            let signature = try key.sign(Array("\(encodedHeader).\(digest.base64URL)".utf8))
+            return DetachedJWS(encodedHeader: encodedHeader, signature: signature, algorithm: key.algorithm, certificateChain: chain)
+        }
     }
 
     init(encodedHeader: String, signature: [UInt8], algorithm: String, certificateChain: [Certificate]) {
