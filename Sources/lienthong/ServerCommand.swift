@@ -20,6 +20,7 @@ struct ServerCommand: AsyncParsableCommand {
                 let https = ports.clientHTTPS.map { ", client HTTPS on \(configuration.clientHttpsListener?.host ?? "127.0.0.1"):\($0)" } ?? ""
                 print("LienThong security server \(configuration.serverId): clients on http://\(configuration.clientListener.host):\(ports.client)/r1/…\(https), "
                       + "peers on \(configuration.interServerListener.host):\(ports.interServer) (mutual TLS 1.3)")
+                fflush(nil)   // flush every output stream: scripts wait for this line
             }
         }
     }

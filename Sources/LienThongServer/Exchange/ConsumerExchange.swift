@@ -97,7 +97,7 @@ struct ConsumerExchange: Sendable {
             throw XRoadFault(.consumerCertValidation, "This server's own member signing certificate is not usable: \(error)")
         }
         var signature: String
-        do { signature = try await runtime.signer.sign(canonical).compact } catch {
+        do { signature = try runtime.signer.sign(canonical).compact } catch {
             throw XRoadFault(.consumerInternalError, "Signing the request failed: \(error)")
         }
         if runtime.hooks.tamperRequestSignature { signature = ExchangeHTTP.tampered(signature) }

@@ -147,7 +147,7 @@ struct ProviderExchange: Sendable {
             throw XRoadFault(.providerCertValidation, "This server's own member signing certificate is not usable: \(error)")
         }
         var signature: String
-        do { signature = try await runtime.signer.sign(canonicalResponse).compact } catch {
+        do { signature = try runtime.signer.sign(canonicalResponse).compact } catch {
             throw XRoadFault(.providerInternalError, "Signing the response failed: \(error)")
         }
         if runtime.hooks.tamperResponseSignature { signature = ExchangeHTTP.tampered(signature) }

@@ -83,7 +83,7 @@ public struct LienThongSecurityServer: Sendable {
         try FileManager.default.createDirectory(at: data.appendingPathComponent("spool"), withIntermediateDirectories: true,
                                                 attributes: [.posixPermissions: 0o700])
         var quiet = logger
-        quiet.logLevel = min(logger.logLevel, .warning) == .warning ? .warning : logger.logLevel
+        quiet.logLevel = max(logger.logLevel, .warning)
 
         // Global configuration from the registry, cached on disk.
         let trustAnchors = try PEMFiles.readCertificates(URL(fileURLWithPath: c.trustAnchorFile))
@@ -199,13 +199,12 @@ public struct LienThongSecurityServer: Sendable {
             }
             let running = try await ports.wait()
             await onRunning(running)
-            if runUntilShutdown {
-                _ = try await tasks.next()
-                throw CancellationError()
-            }
             let value: Result<Value, any Error>
             do { value = .success(try await body(running)) } catch { value = .failure(error) }
-            await group.triggerGracefulShutdown()
+            // `run` waits for a shutdown signal; `withRunning` shuts down once its body is done.
+            if !runUntilShutdown || (try? value.get()) == nil {
+                await group.triggerGracefulShutdown()
+            }
             while let _ = try await tasks.next() {}
             return try value.get()
         }
