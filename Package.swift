@@ -49,7 +49,11 @@ let package = Package(
             .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             .product(name: "Logging", package: "swift-log"),
         ], swiftSettings: swiftSettings),
-        .target(name: "LienThongAudit", dependencies: ["LienThongCore", "LienThongTrust"], swiftSettings: swiftSettings),
+        .target(name: "LienThongAudit", dependencies: [
+            "LienThongCore", "LienThongTrust",
+            .product(name: "Crypto", package: "swift-crypto"),
+            .product(name: "X509", package: "swift-certificates"),
+        ], swiftSettings: swiftSettings),
         .target(name: "LienThongServer", dependencies: [
             "LienThongCore", "LienThongTrust", "LienThongAudit", "LienThongRegistry",
             .product(name: "Crypto", package: "swift-crypto"),
@@ -112,6 +116,10 @@ let package = Package(
             .product(name: "NIOCore", package: "swift-nio"),
             .product(name: "NIOHTTP1", package: "swift-nio"),
             .product(name: "AsyncHTTPClient", package: "async-http-client"),
+        ], swiftSettings: swiftSettings),
+        .testTarget(name: "LienThongAuditTests", dependencies: [
+            "LienThongCore", "LienThongTrust", "LienThongAudit",
+            .product(name: "Crypto", package: "swift-crypto"),
         ], swiftSettings: swiftSettings),
         .testTarget(name: "LienThongServerTests", dependencies: [
             "LienThongCore", "LienThongTrust", "LienThongServer", "LienThongRegistry", "LienThongAudit",

@@ -1,0 +1,9 @@
+import LienThongAudit
+import Testing
+
+@Suite("Audit module")
+struct AuditModuleTests {
+    @Test func statusNamesWhatExists() {
+        #expect(LienThongAudit.status.contains("audit"))
+    }
+}
