@@ -53,6 +53,7 @@ let package = Package(
             "LienThongCore", "LienThongTrust",
             .product(name: "Crypto", package: "swift-crypto"),
             .product(name: "X509", package: "swift-certificates"),
+            .product(name: "GRDB", package: "GRDB.swift"),
         ], swiftSettings: swiftSettings),
         .target(name: "LienThongServer", dependencies: [
             "LienThongCore", "LienThongTrust", "LienThongAudit", "LienThongRegistry",
@@ -120,6 +121,7 @@ let package = Package(
         .testTarget(name: "LienThongAuditTests", dependencies: [
             "LienThongCore", "LienThongTrust", "LienThongAudit",
             .product(name: "Crypto", package: "swift-crypto"),
+            .product(name: "GRDB", package: "GRDB.swift"),
         ], swiftSettings: swiftSettings),
         .testTarget(name: "LienThongServerTests", dependencies: [
             "LienThongCore", "LienThongTrust", "LienThongServer", "LienThongRegistry", "LienThongAudit",
