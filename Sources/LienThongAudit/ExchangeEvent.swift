@@ -100,6 +100,14 @@ public struct ExchangeEvent: Sendable, Hashable, Codable {
 public protocol ExchangeAuditSink: Sendable {
     /// Records `event` durably, or throws.
     func record(_ event: ExchangeEvent) async throws
+    /// Throws if the sink is known not to be writable right now, so that an exchange is refused
+    /// before anything is sent on (its refusal is then recorded, or fails to be, as usual).
+    func checkWritable() async throws
+}
+
+extension ExchangeAuditSink {
+    /// A sink with no way to know in advance is assumed writable; ``record(_:)`` still decides.
+    public func checkWritable() async throws {}
 }
 
 /// Keeps events in memory, in order: for tests and for `lienthong demo` until issue 5's log lands.
@@ -117,6 +125,11 @@ public actor InMemoryExchangeAuditSink: ExchangeAuditSink {
     public func record(_ event: ExchangeEvent) async throws {
         if let failure { throw failure }
         events.append(event)
+    }
+
+    /// Throws ``failure`` if set.
+    public func checkWritable() async throws {
+        if let failure { throw failure }
     }
 
     /// Sets or clears the simulated failure.

@@ -6,8 +6,26 @@ import LienThongAudit
 struct AuditCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "audit",
-        abstract: "The audit log: benchmarks today; verification and evidence export arrive with issue 5.",
-        subcommands: [BenchCommit.self])
+        abstract: "The audit log: offline verification of a security server's log, and the group-commit benchmark.",
+        subcommands: [Verify.self, BenchCommit.self])
+
+    struct Verify: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Verify a security server's audit log file offline: every record present, in order, unchanged, and well-formed; print the tree head.")
+        @Argument(help: "The log file (data_directory/audit.sqlite of a security server).") var path: String
+
+        func run() async throws {
+            guard FileManager.default.fileExists(atPath: path) else { throw ValidationError("\(path) does not exist") }
+            let store = try SQLiteAuditLeafStore(path: path)
+            do {
+                let head = try await AuditLogVerifier.verify(store)
+                print("OK  \(head.treeSize) records, tree head \(head.rootHash.hex)")
+            } catch let failure as AuditVerificationFailure {
+                print("BAD \(failure)")
+                throw ExitCode(1)
+            }
+        }
+    }
 
     struct BenchCommit: AsyncParsableCommand {
         static let configuration = CommandConfiguration(

@@ -104,11 +104,11 @@ struct DemoCommand: AsyncParsableCommand {
 
         step("Not built yet (see `issues`):")
         print("""
-           - durable Merkle audit log, checkpoints, offline verification (issue 5)
+           - signed tree heads, checkpoints countersigned by the registry, evidence bundles, the PostgreSQL store (issue 5)
            - compliance view, auditor API and the full demo network (issue 6)
            - benchmark against an nginx mutual-TLS relay (issue 7)
            So far: identifiers, PKI, OCSP, certificate validation, signatures, the registry with its signed configuration,
-           and security servers exchanging signed X-Road REST calls over pinned mutual TLS.
+           security servers exchanging signed X-Road REST calls over pinned mutual TLS, and their durable Merkle audit logs.
         """)
     }
 

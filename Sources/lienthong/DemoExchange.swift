@@ -21,9 +21,9 @@ enum DemoExchange {
         var consumerPort: Int
         /// The backend's port (direct calls, for comparison).
         var backendPort: Int
-        /// The audit hook files of both servers.
-        var consumerEvents: URL
-        var providerEvents: URL
+        /// The audit log files of both servers.
+        var consumerLog: URL
+        var providerLog: URL
     }
 
     /// Runs the backend and both security servers while `body` runs.
@@ -56,8 +56,8 @@ enum DemoExchange {
                 try await LienThongSecurityServer(configuration: consumer, logger: logger).withRunning { ports in
                     try await body(Running(
                         consumerPort: ports.client, backendPort: backendPort,
-                        consumerEvents: URL(fileURLWithPath: consumer.dataDirectory).appendingPathComponent("exchanges.jsonl"),
-                        providerEvents: URL(fileURLWithPath: provider.dataDirectory).appendingPathComponent("exchanges.jsonl")))
+                        consumerLog: URL(fileURLWithPath: consumer.dataDirectory).appendingPathComponent("audit.sqlite"),
+                        providerLog: URL(fileURLWithPath: provider.dataDirectory).appendingPathComponent("audit.sqlite")))
                 }
             }
         }
@@ -101,9 +101,10 @@ enum DemoExchange {
         let allowed = try await call(http, port, "/r1/\(DemoRegistry.bca)/DANCU/allowedMethods", purpose: nil)
         print("   allowedMethods of \(DemoRegistry.bca)/DANCU for Hanoi → \(allowed.status) \(allowed.body.prefix(160))…")
 
-        let consumerEvents = try eventCount(running.consumerEvents)
-        let providerEvents = try eventCount(running.providerEvents)
-        print("   audit hook: Hanoi recorded \(consumerEvents) exchanges, Bộ Công an \(providerEvents) (fsync'd JSON lines; the Merkle log is issue 5)")
+        for (name, file) in [("Hà Nội", running.consumerLog), ("Bộ Công an", running.providerLog)] {
+            let head = try await AuditLogVerifier.verify(try SQLiteAuditLeafStore(path: file.path))
+            print("   audit log of \(name): \(head.treeSize) records (refusals included), verified offline, Merkle root \(head.rootHash.hex.prefix(16))…")
+        }
 
         step("7. Revoking Hanoi's member certificate at the OCSP responder; its server must stop within the \(freshness) s freshness limit")
         guard let member = try pki.records().first(where: { $0.role == .member && $0.holderId == DemoRegistry.hanoi && $0.revokedAt == nil }) else {
@@ -138,10 +139,6 @@ enum DemoExchange {
         return Answer(status: Int(response.status.code), headers: response.headers, body: String(buffer: body))
     }
 
-    private static func eventCount(_ file: URL) throws -> Int {
-        guard let data = FileManager.default.contents(atPath: file.path) else { return 0 }
-        return data.split(separator: UInt8(ascii: "\n")).count
-    }
 }
 
 /// A demo step that did not go as it must.

@@ -85,7 +85,7 @@ struct ExchangeEndToEndTests {
                     try await roundTrips(caller, c.client, backend, providerAudit, consumerAudit)
                     try await httpsClient(network, system: system, httpsPort: c.clientHTTPS ?? 0, httpPort: c.client, caller)
                     clock.skew(700)   // past the 600 s validity of the configuration `late` holds
-                    try await refusals(caller, consumer: c.client, tampering: t.client, late: l.client, rogue: r.client, backend, providerAudit)
+                    try await refusals(caller, consumer: c.client, tampering: t.client, late: l.client, rogue: r.client, backend, providerAudit, consumerAudit)
                     try await metaservices(caller, c.client)
                     try await observability(caller, c.client)
                     try await revocation(caller, c.client, network, backend)
@@ -195,7 +195,7 @@ struct ExchangeEndToEndTests {
     // MARK: Refusals
 
     func refusals(_ caller: ClientCaller, consumer: Int, tampering: Int, late: Int, rogue: Int, _ backend: BackendLog,
-                  _ providerAudit: InMemoryExchangeAuditSink) async throws {
+                  _ providerAudit: InMemoryExchangeAuditSink, _ consumerAudit: InMemoryExchangeAuditSink) async throws {
         func expectRefused(_ name: String, _ port: Int, _ target: String, method: HTTPMethod = .GET, headers: [(String, String)],
                            body: [UInt8]? = nil, type: String, status: Int? = nil, backendCalled: Bool = false) async throws {
             let before = await backend.count
@@ -237,6 +237,12 @@ struct ExchangeEndToEndTests {
         try await expectRefused("tampered response signature", consumer, ok,
                                 headers: headers(extra: [("X-Road-Security-Server", "\(N.provider)/ss2")]),
                                 type: "Server.ClientProxy.InvalidSignatureValue", backendCalled: true)
+        // The consumer's audit log cannot be written: refused before anything is sent on.
+        await consumerAudit.setFailure(CocoaError(.fileWriteOutOfSpace))
+        let beforeLogFailure = await providerAudit.events.count
+        try await expectRefused("audit log not writable", consumer, ok, headers: headers(), type: "Server.ClientProxy.LoggingFailed")
+        #expect(await providerAudit.events.count == beforeLogFailure, "nothing reached the provider")
+        await consumerAudit.setFailure(nil)
         try await expectRefused("provider server down", consumer, "/r1/\(N.civil)", headers: headers(purpose: nil), type: "Server.ClientProxy.NetworkError")
         // The backend was called and did not answer in time: the call reached it, the client gets ServiceFailed.
         try await expectRefused("backend timeout", consumer, "/r1/\(N.slow)", headers: headers(), type: "Server.ServerProxy.ServiceFailed",

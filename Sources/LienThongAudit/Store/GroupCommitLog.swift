@@ -33,6 +33,8 @@ public actor GroupCommitLog {
     public private(set) var commits = 0
     /// Records written since start.
     public private(set) var recordsWritten = 0
+    /// The last commit failure and when it happened; cleared by the next successful commit.
+    public private(set) var lastFailure: (error: AuditStoreError, at: ContinuousClock.Instant)?
 
     /// Opens the log on `store`, continuing after its last leaf.
     public init(store: any AuditLeafStore) async throws(AuditStoreError) {
@@ -78,10 +80,12 @@ public actor GroupCommitLog {
             try await store.append(batch.map(\.leaf))
             commits += 1
             recordsWritten += batch.count
+            lastFailure = nil
         } catch {
             failure = error
         }
         if let failure {
+            lastFailure = (failure, ContinuousClock.now)
             // Nothing of this batch is stored; whatever queued behind it has later sequences and
             // must not be written either, or the log would have a gap.
             for waiter in batch + pending { waiter.continuation?.resume(returning: .done(.failure(failure))) }

@@ -38,6 +38,34 @@ public struct SecurityServerConfiguration: Codable, Sendable, Hashable {
     public var veto: Veto
     /// Size and time limits.
     public var limits: Limits
+    /// The audit log's keys and personal-data patterns.
+    public var audit: Audit
+
+    /// How the audit log protects personal data.
+    public struct Audit: Codable, Sendable, Hashable {
+        /// The HMAC-SHA-256 key (32 or more raw bytes) that keys personal identifiers out of logged
+        /// paths; `data_directory/audit-hmac.key` by default, created (mode 0600, 32 random bytes) if
+        /// it does not exist. An auditor needs it to search the log for one person.
+        public var hmacKeyFile: String?
+        /// Extra identifier patterns per service (canonical service id → patterns), on top of the
+        /// default 12-digit citizen id number; see docs/audit-record.md for the syntax.
+        public var servicePatterns: [String: [String]]
+
+        /// Creates audit settings.
+        public init(hmacKeyFile: String? = nil, servicePatterns: [String: [String]] = [:]) {
+            self.hmacKeyFile = hmacKeyFile
+            self.servicePatterns = servicePatterns
+        }
+
+        private enum CodingKeys: String, CodingKey { case hmacKeyFile, servicePatterns }
+
+        /// Decodes audit settings; every key is optional.
+        public init(from decoder: any Decoder) throws {
+            let c = try decoder.container(keyedBy: CodingKeys.self)
+            self.init(hmacKeyFile: try c.decodeIfPresent(String.self, forKey: .hmacKeyFile),
+                      servicePatterns: try c.decodeIfPresent([String: [String]].self, forKey: .servicePatterns) ?? [:])
+        }
+    }
 
     /// A listening address.
     public struct Listener: Codable, Sendable, Hashable {
@@ -153,7 +181,7 @@ public struct SecurityServerConfiguration: Codable, Sendable, Hashable {
     public init(serverId: String, clientListener: Listener, clientHttpsListener: Listener? = nil, interServerListener: Listener,
                 tlsCertificateFile: String, tlsKeyFile: String, signingCertificateFile: String, signingKeyFile: String,
                 registryURL: String, trustAnchorFile: String, dataDirectory: String, configurationRefreshSeconds: Int = 60,
-                clients: [LocalClient], services: [LocalService], veto: Veto = Veto(), limits: Limits = Limits()) {
+                clients: [LocalClient], services: [LocalService], veto: Veto = Veto(), limits: Limits = Limits(), audit: Audit = Audit()) {
         self.serverId = serverId
         self.clientListener = clientListener
         self.clientHttpsListener = clientHttpsListener
@@ -170,6 +198,7 @@ public struct SecurityServerConfiguration: Codable, Sendable, Hashable {
         self.services = services
         self.veto = veto
         self.limits = limits
+        self.audit = audit
     }
 
     /// Reads a configuration file; relative paths inside it are resolved against its directory.
@@ -213,6 +242,7 @@ public struct SecurityServerConfiguration: Codable, Sendable, Hashable {
         for index in services.indices {
             services[index].openAPIFile = services[index].openAPIFile.map(resolve)
         }
+        audit.hmacKeyFile = audit.hmacKeyFile.map(resolve)
     }
 
     /// Checks identifiers, ports, URLs and limits; the first problem is thrown.
@@ -276,7 +306,7 @@ extension SecurityServerConfiguration {
     private enum CodingKeys: String, CodingKey {
         case serverId, clientListener, clientHttpsListener, interServerListener, tlsCertificateFile, tlsKeyFile
         case signingCertificateFile, signingKeyFile, registryURL, trustAnchorFile, dataDirectory
-        case configurationRefreshSeconds, clients, services, veto, limits
+        case configurationRefreshSeconds, clients, services, veto, limits, audit
     }
 
     /// Decodes a configuration; optional parts take their defaults.
@@ -298,7 +328,8 @@ extension SecurityServerConfiguration {
             clients: try c.decodeIfPresent([LocalClient].self, forKey: .clients) ?? [],
             services: try c.decodeIfPresent([LocalService].self, forKey: .services) ?? [],
             veto: try c.decodeIfPresent(Veto.self, forKey: .veto) ?? Veto(),
-            limits: try c.decodeIfPresent(Limits.self, forKey: .limits) ?? Limits())
+            limits: try c.decodeIfPresent(Limits.self, forKey: .limits) ?? Limits(),
+            audit: try c.decodeIfPresent(Audit.self, forKey: .audit) ?? Audit())
     }
 }
 

@@ -87,6 +87,11 @@ struct ConsumerExchange: Sendable {
             throw XRoadFault(.consumerNetworkError, "No security server of \(provider) is registered in the global configuration.")
         }
 
+        // The audit log must be writable before anything is sent on.
+        do { try await runtime.audit.checkWritable() } catch {
+            throw XRoadFault(.consumerLoggingFailed, "The audit log cannot be written; the exchange is refused.")
+        }
+
         // 3. Read, sign and relay.
         let body = try await ExchangeHTTP.spool(request, limits: runtime.spoolLimits, tooLarge: .requestTooLarge, internalError: .consumerInternalError)
         event.requestBytes = body.byteCount

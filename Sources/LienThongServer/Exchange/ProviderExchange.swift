@@ -108,7 +108,10 @@ struct ProviderExchange: Sendable {
             throw XRoadFault(.providerUnknownService, "Service \(parsed.service) has no backend on this server.")
         }
 
-        // The backend.
+        // The backend, once the audit log is known to be writable.
+        do { try await runtime.audit.checkWritable() } catch {
+            throw XRoadFault(.providerLoggingFailed, "The audit log cannot be written; the exchange is refused.")
+        }
         var backendHeaders = parsed.forwardedHeaders
         backendHeaders.append(contentsOf: parsed.xRoadHeaders)
         backendHeaders.append((name: XRoadHeader.service, value: parsed.service.percentEncoded))

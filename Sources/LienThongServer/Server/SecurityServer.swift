@@ -126,7 +126,14 @@ public struct LienThongSecurityServer: Sendable {
             let revocation = RevocationChecker(source: HTTPOCSPStatusSource(responderURL: ocspURL), policy: policy)
             let signer = try MemberSigner(member: serverId.owner, certificateFile: URL(fileURLWithPath: c.signingCertificateFile),
                                           keyFile: URL(fileURLWithPath: c.signingKeyFile))
-            let audit = try self.audit ?? JSONLinesExchangeAuditSink(url: data.appendingPathComponent("exchanges.jsonl"))
+            let audit: any ExchangeAuditSink
+            if let given = self.audit {
+                audit = given
+            } else {
+                let keyFile = c.audit.hmacKeyFile.map(URL.init(fileURLWithPath:)) ?? data.appendingPathComponent("audit-hmac.key")
+                let protector = try PersonalDataProtector(key: try AuditKeyFile.loadOrCreate(keyFile), servicePatterns: c.audit.servicePatterns)
+                audit = try await AuditLog(store: try SQLiteAuditLeafStore(path: data.appendingPathComponent("audit.sqlite").path), protector: protector)
+            }
             let runtime = try SecurityServerRuntime(
                 configuration: c, serverId: serverId, trust: TrustState(configuration: configurationClient, revocation: revocation, refreshAfter: policy.refreshAfter),
                 signer: signer, peers: peers, backend: BackendClient(http: backendHTTP), audit: audit, metrics: ServerMetrics(),
