@@ -104,6 +104,7 @@ let package = Package(
             .product(name: "Logging", package: "swift-log"),
             .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
         ], swiftSettings: swiftSettings),
+        .target(name: "LienThongTestSupport", path: "Tests/LienThongTestSupport", swiftSettings: swiftSettings),
         .testTarget(name: "LienThongCoreTests", dependencies: [
             "LienThongCore",
             .product(name: "PropertyBased", package: "swift-property-based"),
@@ -119,11 +120,13 @@ let package = Package(
             .product(name: "AsyncHTTPClient", package: "async-http-client"),
         ], swiftSettings: swiftSettings),
         .testTarget(name: "LienThongAuditTests", dependencies: [
+            "LienThongTestSupport",
             "LienThongCore", "LienThongTrust", "LienThongAudit",
             .product(name: "Crypto", package: "swift-crypto"),
             .product(name: "GRDB", package: "GRDB.swift"),
         ], swiftSettings: swiftSettings),
         .testTarget(name: "LienThongServerTests", dependencies: [
+            "LienThongTestSupport",
             "LienThongCore", "LienThongTrust", "LienThongServer", "LienThongRegistry", "LienThongAudit",
             .product(name: "Crypto", package: "swift-crypto"),
             .product(name: "SwiftASN1", package: "swift-asn1"),
@@ -140,6 +143,7 @@ let package = Package(
             .product(name: "Logging", package: "swift-log"),
         ], swiftSettings: swiftSettings),
         .testTarget(name: "LienThongRegistryTests", dependencies: [
+            "LienThongTestSupport",
             "LienThongCore", "LienThongTrust", "LienThongRegistry",
             .product(name: "X509", package: "swift-certificates"),
             .product(name: "Crypto", package: "swift-crypto"),

@@ -2,6 +2,7 @@ import Crypto
 import Foundation
 import LienThongAudit
 import LienThongCore
+import LienThongTestSupport
 import Testing
 
 // MARK: - Fixtures
@@ -93,14 +94,11 @@ enum RecordFixtures {
 
 /// Runs python-jsonschema (and other independent Python checks) without blocking a cooperative thread.
 enum AuditSchemaCheck {
-    /// The repository root, from this file's path.
-    static let repositoryRoot = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+    /// The repository root.
+    static let repositoryRoot = JSONSchemaCheck.repositoryRoot
 
     /// The first `python3` on `PATH`.
-    static let python: String? = {
-        let path = ProcessInfo.processInfo.environment["PATH"] ?? "/usr/bin:/bin"
-        return path.split(separator: ":").map { "\($0)/python3" }.first { FileManager.default.isExecutableFile(atPath: $0) }
-    }()
+    static let python = JSONSchemaCheck.python
 
     /// Whether python3 is there and imports `jsonschema`.
     static func hasJSONSchema() async -> Bool {
@@ -137,7 +135,7 @@ enum AuditSchemaCheck {
 
     /// Runs `program` with `arguments`; returns its status and combined output.
     static func runPython(_ executable: String, _ arguments: [String]) async throws -> (status: Int32, output: String) {
-        try await withFiles([]) { _ in try await run(executable, arguments) }
+        try await Subprocess.run(executable, arguments)
     }
 
     private static func withFiles<T>(_ documents: [[UInt8]], _ body: ([String]) async throws -> T) async throws -> T {
@@ -151,31 +149,6 @@ enum AuditSchemaCheck {
             files.append(file.path)
         }
         return try await body(files)
-    }
-
-    private static func run(_ executable: String, _ arguments: [String]) async throws -> (status: Int32, output: String) {
-        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("lienthong-audit-run-\(UUID().uuidString)")
-        try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
-        defer { try? FileManager.default.removeItem(at: directory) }
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: executable)
-        process.arguments = arguments
-        let output = directory.appendingPathComponent("output.txt")
-        _ = FileManager.default.createFile(atPath: output.path, contents: nil)
-        let handle = try FileHandle(forWritingTo: output)
-        process.standardOutput = handle
-        process.standardError = handle
-        let status: Int32 = try await withCheckedThrowingContinuation { continuation in
-            process.terminationHandler = { continuation.resume(returning: $0.terminationStatus) }
-            do {
-                try process.run()
-            } catch {
-                process.terminationHandler = nil
-                continuation.resume(throwing: error)
-            }
-        }
-        try handle.close()
-        return (status, try String(contentsOf: output, encoding: .utf8))
     }
 }
 

@@ -5,6 +5,7 @@ import LienThongCore
 import LienThongRegistry
 import LienThongTrust
 import Synchronization
+import LienThongTestSupport
 import Testing
 
 // Shared fixtures for the registry logic, store and audit-trail tests (prefixed `RT` so they do
@@ -155,33 +156,11 @@ enum RTFixtures {
 
     /// Runs a program without blocking a cooperative thread; returns its status and output.
     static func run(_ executable: String, _ arguments: [String]) async throws -> (status: Int32, output: String) {
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: executable)
-        process.arguments = arguments
-        let output = FileManager.default.temporaryDirectory.appendingPathComponent("lienthong-rt-\(UUID().uuidString)")
-        _ = FileManager.default.createFile(atPath: output.path, contents: nil)
-        defer { try? FileManager.default.removeItem(at: output) }
-        let handle = try FileHandle(forWritingTo: output)
-        process.standardOutput = handle
-        process.standardError = handle
-        let status: Int32 = try await withCheckedThrowingContinuation { continuation in
-            process.terminationHandler = { continuation.resume(returning: $0.terminationStatus) }
-            do {
-                try process.run()
-            } catch {
-                process.terminationHandler = nil
-                continuation.resume(throwing: error)
-            }
-        }
-        try handle.close()
-        return (status, try String(contentsOf: output, encoding: .utf8))
+        try await Subprocess.run(executable, arguments)
     }
 
     /// The first executable called `name` on `PATH`.
-    static func executable(_ name: String) -> String? {
-        let path = ProcessInfo.processInfo.environment["PATH"] ?? "/usr/bin:/bin"
-        return path.split(separator: ":").map { "\($0)/\(name)" }.first { FileManager.default.isExecutableFile(atPath: $0) }
-    }
+    static func executable(_ name: String) -> String? { Subprocess.executable(name) }
 }
 
 @Suite("Registry JSON conventions")

@@ -9,6 +9,7 @@ import LienThongTrust
 import NIOCore
 import NIOHTTP1
 import NIOSSL
+import LienThongTestSupport
 import Testing
 
 /// The exchange path end to end, on loopback: OCSP responder, registry, a backend, a provider's

@@ -5,6 +5,7 @@ import LienThongRegistry
 import LienThongTrust
 import X509
 @testable import LienThongServer
+import LienThongTestSupport
 import Testing
 
 @Suite("Agreement check")

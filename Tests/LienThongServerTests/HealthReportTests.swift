@@ -2,6 +2,7 @@ import Foundation
 import LienThongCore
 import LienThongServer
 import LienThongTrust
+import LienThongTestSupport
 import Testing
 
 @Suite("Health report")

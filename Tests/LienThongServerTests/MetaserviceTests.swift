@@ -2,73 +2,13 @@ import Foundation
 import LienThongCore
 import LienThongRegistry
 import LienThongServer
+import LienThongTestSupport
 import Testing
 
 // MARK: - Support shared by the Metaservice, ServerMetrics and HealthReport tests
 
-/// Runs python-jsonschema on documents, without blocking a cooperative thread.
-enum JSONSchemaCheck {
-    /// The repository root, from this file's path.
-    static let repositoryRoot = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
-
-    /// The first `python3` on `PATH`.
-    static let python: String? = {
-        let path = ProcessInfo.processInfo.environment["PATH"] ?? "/usr/bin:/bin"
-        return path.split(separator: ":").map { "\($0)/python3" }.first { FileManager.default.isExecutableFile(atPath: $0) }
-    }()
-
-    /// Validates each `(schema, document)` pair (schema path relative to the repository root) with
-    /// `jsonschema.Draft202012Validator`, after checking the schema itself. Returns the exit status
-    /// (0 when every document is valid) and one line per error, prefixed by the pair's index.
-    static func validate(_ pairs: [(schema: String, document: [UInt8])]) async throws -> (status: Int32, output: String) {
-        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("lienthong-schema-\(UUID().uuidString)")
-        try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
-        defer { try? FileManager.default.removeItem(at: directory) }
-        var arguments: [String] = []
-        for (i, pair) in pairs.enumerated() {
-            let file = directory.appendingPathComponent("document-\(i).json")
-            try Data(pair.document).write(to: file)
-            arguments += [repositoryRoot.appendingPathComponent(pair.schema).path, file.path]
-        }
-        let program = """
-        import json, sys, jsonschema
-        failed = False
-        args = sys.argv[1:]
-        for i in range(0, len(args), 2):
-            schema = json.load(open(args[i], encoding="utf-8"))
-            jsonschema.Draft202012Validator.check_schema(schema)
-            document = json.load(open(args[i + 1], encoding="utf-8"))
-            for error in sorted(jsonschema.Draft202012Validator(schema).iter_errors(document), key=lambda e: list(e.path)):
-                failed = True
-                print(i // 2, "/".join(str(p) for p in error.path), error.message)
-        sys.exit(1 if failed else 0)
-        """
-        return try await run(python ?? "/usr/bin/python3", ["-c", program] + arguments, in: directory)
-    }
-
-    /// Runs a program; returns its status and combined output.
-    static func run(_ executable: String, _ arguments: [String], in directory: URL) async throws -> (status: Int32, output: String) {
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: executable)
-        process.arguments = arguments
-        let output = directory.appendingPathComponent("output.txt")
-        _ = FileManager.default.createFile(atPath: output.path, contents: nil)
-        let handle = try FileHandle(forWritingTo: output)
-        process.standardOutput = handle
-        process.standardError = handle
-        let status: Int32 = try await withCheckedThrowingContinuation { continuation in
-            process.terminationHandler = { continuation.resume(returning: $0.terminationStatus) }
-            do {
-                try process.run()
-            } catch {
-                process.terminationHandler = nil
-                continuation.resume(throwing: error)
-            }
-        }
-        try handle.close()
-        return (status, try String(contentsOf: output, encoding: .utf8))
-    }
-
+/// JSON helpers of the metaservice tests.
+enum MetaJSON {
     /// Parses JSON bytes into a dictionary.
     static func object(_ bytes: [UInt8]) throws -> [String: Any] {
         try #require(try JSONSerialization.jsonObject(with: Data(bytes)) as? [String: Any])
@@ -218,7 +158,7 @@ struct MetaserviceTests {
 
         let response = try responder.respond(to: .listClients, provider: nil, client: client, rawQuery: nil, at: MetaFixtures.now)
         #expect(response.contentType == "application/json; charset=utf-8")
-        let members = try #require(try JSONSchemaCheck.object(response.body)["member"] as? [[String: Any]])
+        let members = try #require(try MetaJSON.object(response.body)["member"] as? [[String: Any]])
         #expect(members.count == 6)
         let first = try #require(members.first)
         #expect(first["name"] as? String == "Bộ Công an")
@@ -240,7 +180,7 @@ struct MetaserviceTests {
         let responder = try MetaFixtures.responder()
         let response = try responder.respond(to: .listClients, provider: nil, client: client, rawQuery: nil,
                                              usedGovStackClientHeader: true, at: MetaFixtures.now)
-        let members = try #require(try JSONSchemaCheck.object(response.body)["member"] as? [[String: Any]])
+        let members = try #require(try MetaJSON.object(response.body)["member"] as? [[String: Any]])
         let sub = try #require(members[2]["id"] as? [String: String])
         #expect(sub == ["objectType": "APPLICATION", "instanceId": "VN", "memberClass": "GOV", "memberCode": "000.00.00.G22",
                         "applicationCode": "DANCU"])
@@ -260,7 +200,7 @@ struct MetaserviceTests {
 
         let response = try responder.respond(to: .listMethods, provider: try MetaFixtures.danCu, client: client, rawQuery: nil,
                                              at: MetaFixtures.now)
-        let services = try #require(try JSONSchemaCheck.object(response.body)["service"] as? [[String: Any]])
+        let services = try #require(try MetaJSON.object(response.body)["service"] as? [[String: Any]])
         #expect(services.count == 4)
         let traCuu = services[1]
         #expect(traCuu["object_type"] as? String == "SERVICE")
@@ -296,7 +236,7 @@ struct MetaserviceTests {
 
         let response = try responder.respond(to: .allowedMethods, provider: danCu, client: client, rawQuery: "format=govstack",
                                              at: MetaFixtures.now)
-        let services = try #require(try JSONSchemaCheck.object(response.body)["member"] as? [[String: Any]])
+        let services = try #require(try MetaJSON.object(response.body)["member"] as? [[String: Any]])
         #expect(services.count == 1)
         #expect(services[0]["applicationCode"] as? String == "DANCU")
         #expect(services[0]["serviceCode"] as? String == "tra-cuu-cong-dan")
@@ -337,7 +277,7 @@ struct MetaserviceTests {
         let generated = try responder.respond(to: .getOpenAPI, provider: danCu, client: client,
                                               rawQuery: "serviceCode=tra-cuu-cong-dan&serviceVersion=v1", at: MetaFixtures.now)
         #expect(generated.contentType == "application/json; charset=utf-8")
-        let document = try JSONSchemaCheck.object(generated.body)
+        let document = try MetaJSON.object(generated.body)
         #expect(document["openapi"] as? String == "3.0.3")
         let info = try #require(document["info"] as? [String: String])
         #expect(info["title"] == "VN/GOV/000.00.00.G22/DANCU/tra-cuu-cong-dan/v1")
@@ -359,9 +299,9 @@ struct MetaserviceTests {
     @Test func generatedDocumentExpandsTheAnyMethod() throws {
         let responder = try MetaFixtures.responder()
         let response = try responder.openAPI(provider: try MetaFixtures.danCu, serviceCode: "xac-thuc")
-        let paths = try #require(try JSONSchemaCheck.object(response.body)["paths"] as? [String: [String: Any]])
+        let paths = try #require(try MetaJSON.object(response.body)["paths"] as? [String: [String: Any]])
         #expect(Set(try #require(paths["/*"]).keys) == ["get", "put", "post", "delete", "patch"])
-        let info = try #require(try JSONSchemaCheck.object(response.body)["info"] as? [String: String])
+        let info = try #require(try MetaJSON.object(response.body)["info"] as? [String: String])
         #expect(info["version"] == "unversioned")
     }
 
