@@ -38,3 +38,18 @@ struct Base64URLTests {
         #expect(Base64URL.decode(altered) == nil || Base64URL.decode(altered) != signature)
     }
 }
+
+@Suite("Canonical JSON key order")
+struct CanonicalKeyOrderTests {
+    @Test func keysSortByUTF16CodeUnitsAsRFC8785Says() {
+        // U+1F600 is D83D DE00 in UTF-16, so it sorts *before* U+FB33 although its code point is larger.
+        let keys = ["\u{FB33}", "😀", "€", "a", "B", "aa", "\r", "1"]
+        let object = CanonicalJSON.object(Dictionary(uniqueKeysWithValues: keys.map { ($0, CanonicalJSON.integer(1)) }))
+        let order = ["\r", "1", "B", "a", "aa", "€", "😀", "\u{FB33}"]
+        let expected = "{" + order.map { key -> String in
+            let escaped = key == "\r" ? "\\r" : key
+            return "\"\(escaped)\":1"
+        }.joined(separator: ",") + "}"
+        #expect(object.canonicalString == expected)
+    }
+}

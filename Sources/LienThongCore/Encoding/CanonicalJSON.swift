@@ -43,7 +43,7 @@ public indirect enum CanonicalJSON: Sendable, Hashable {
             out.append(UInt8(ascii: "]"))
         case .object(let members):
             out.append(UInt8(ascii: "{"))
-            let keys = members.keys.sorted { Array($0.utf16).lexicographicallyPrecedes(Array($1.utf16)) }
+            let keys = members.keys.sorted(by: Self.keyPrecedes)
             for (i, key) in keys.enumerated() {
                 if i > 0 { out.append(UInt8(ascii: ",")) }
                 Self.appendString(key, to: &out)
@@ -77,5 +77,17 @@ public indirect enum CanonicalJSON: Sendable, Hashable {
             }
         }
         out.append(UInt8(ascii: "\""))
+    }
+}
+
+extension CanonicalJSON {
+    /// RFC 8785 key order: by UTF-16 code units. For ASCII keys (nearly all of LienThong's) that is
+    /// plain byte order, compared without transcoding; other keys take the UTF-16 path.
+    static func keyPrecedes(_ a: String, _ b: String) -> Bool {
+        let (x, y) = (a.utf8, b.utf8)
+        if x.allSatisfy({ $0 < 0x80 }) && y.allSatisfy({ $0 < 0x80 }) {
+            return x.lexicographicallyPrecedes(y)
+        }
+        return a.utf16.lexicographicallyPrecedes(b.utf16)
     }
 }
