@@ -25,8 +25,8 @@ public enum ExchangeOutcome: String, Sendable, Hashable, Codable, CaseIterable {
 /// One exchange as one security server saw it: what the audit log records (issue 5 makes it
 /// durable and Merkle-logged; this is the hook the exchange path writes to).
 ///
-/// Personal data never goes into an event: only identifiers of systems, the service path
-/// template-free raw path (hashed by the audit log before storage), digests and signatures.
+/// An event is held in memory only. Its `path`, `userId`, `purpose` and `errorMessage` may carry
+/// personal identifiers; ``AuditRecord`` keys them out (HMAC) before anything is stored.
 public struct ExchangeEvent: Sendable, Hashable, Codable {
     /// The side that recorded it.
     public var side: ExchangeSide
