@@ -30,6 +30,7 @@ let package = Package(
         .package(url: "https://github.com/x-sheep/swift-property-based", from: "2.0.1"),
         .package(url: "https://github.com/apple/swift-metrics", from: "2.13.0"),
         .package(url: "https://github.com/swift-server/swift-prometheus", from: "2.4.1"),
+        .package(url: "https://github.com/vapor/postgres-nio", from: "1.33.2"),
     ],
     targets: [
         .target(name: "LienThongCore", dependencies: [
@@ -55,8 +56,15 @@ let package = Package(
             .product(name: "X509", package: "swift-certificates"),
             .product(name: "GRDB", package: "GRDB.swift"),
         ], swiftSettings: swiftSettings),
+        .target(name: "LienThongAuditPostgres", dependencies: [
+            "LienThongAudit",
+            .product(name: "PostgresNIO", package: "postgres-nio"),
+            .product(name: "Logging", package: "swift-log"),
+            .product(name: "NIOCore", package: "swift-nio"),
+            .product(name: "NIOSSL", package: "swift-nio-ssl"),
+        ], swiftSettings: swiftSettings),
         .target(name: "LienThongServer", dependencies: [
-            "LienThongCore", "LienThongTrust", "LienThongAudit", "LienThongRegistry",
+            "LienThongCore", "LienThongTrust", "LienThongAudit", "LienThongAuditPostgres", "LienThongRegistry",
             .product(name: "Crypto", package: "swift-crypto"),
             .product(name: "X509", package: "swift-certificates"),
             .product(name: "SwiftASN1", package: "swift-asn1"),
@@ -75,7 +83,7 @@ let package = Package(
             .product(name: "Prometheus", package: "swift-prometheus"),
         ], swiftSettings: swiftSettings),
         .target(name: "LienThongRegistry", dependencies: [
-            "LienThongCore", "LienThongTrust",
+            "LienThongCore", "LienThongTrust", "LienThongAudit",
             .product(name: "GRDB", package: "GRDB.swift"),
             .product(name: "Hummingbird", package: "hummingbird"),
             .product(name: "HummingbirdTLS", package: "hummingbird"),
@@ -92,7 +100,7 @@ let package = Package(
             .product(name: "Crypto", package: "swift-crypto"),
         ], swiftSettings: swiftSettings),
         .executableTarget(name: "lienthong", dependencies: [
-            "LienThongCore", "LienThongTrust", "LienThongAudit", "LienThongServer", "LienThongRegistry",
+            "LienThongCore", "LienThongTrust", "LienThongAudit", "LienThongAuditPostgres", "LienThongServer", "LienThongRegistry",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
             .product(name: "AsyncHTTPClient", package: "async-http-client"),
             .product(name: "NIOSSL", package: "swift-nio-ssl"),
@@ -121,9 +129,11 @@ let package = Package(
         ], swiftSettings: swiftSettings),
         .testTarget(name: "LienThongAuditTests", dependencies: [
             "LienThongTestSupport",
-            "LienThongCore", "LienThongTrust", "LienThongAudit",
+            "LienThongCore", "LienThongTrust", "LienThongAudit", "LienThongAuditPostgres",
             .product(name: "Crypto", package: "swift-crypto"),
             .product(name: "GRDB", package: "GRDB.swift"),
+            .product(name: "PostgresNIO", package: "postgres-nio"),
+            .product(name: "Logging", package: "swift-log"),
         ], swiftSettings: swiftSettings),
         .testTarget(name: "LienThongServerTests", dependencies: [
             "LienThongTestSupport",
@@ -144,7 +154,7 @@ let package = Package(
         ], swiftSettings: swiftSettings),
         .testTarget(name: "LienThongRegistryTests", dependencies: [
             "LienThongTestSupport",
-            "LienThongCore", "LienThongTrust", "LienThongRegistry",
+            "LienThongCore", "LienThongTrust", "LienThongRegistry", "LienThongAudit",
             .product(name: "X509", package: "swift-certificates"),
             .product(name: "Crypto", package: "swift-crypto"),
             .product(name: "AsyncHTTPClient", package: "async-http-client"),

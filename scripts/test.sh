@@ -1,16 +1,19 @@
 #!/usr/bin/env bash
 # Installs what the test suite needs on a fresh Debian machine, then runs `swift test`.
-# Needs: openssl (interoperability checks of the PKI and OCSP responder) and Python's
-# `cryptography` (independent verification of the signature test vector).
+# Needs: openssl (interoperability checks of the PKI and OCSP responder), Python's
+# `cryptography` (independent verification of the signature test vector), and the PostgreSQL
+# server binaries (the audit store tests start throw-away servers with initdb/pg_ctl; see
+# Tests/LienThongTestSupport/PostgresTestServer.swift).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 need_apt=()
 command -v openssl >/dev/null 2>&1 || need_apt+=(openssl)
 command -v python3 >/dev/null 2>&1 || need_apt+=(python3 python3-pip)
+compgen -G '/usr/lib/postgresql/*/bin/initdb' >/dev/null || need_apt+=(postgresql)
 if [ ${#need_apt[@]} -gt 0 ]; then
   echo "test.sh: installing ${need_apt[*]}"
-  apt-get update -qq && apt-get install -y -qq "${need_apt[@]}"
+  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${need_apt[@]}" >/dev/null
 fi
 # The independent verifiers need cryptography >= 40 (Certificate.verify_directly_issued_by).
 if ! python3 -c 'from cryptography import x509; x509.Certificate.verify_directly_issued_by' >/dev/null 2>&1; then

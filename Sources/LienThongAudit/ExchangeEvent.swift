@@ -62,6 +62,11 @@ public struct ExchangeEvent: Sendable, Hashable, Codable {
     public var responseDigest: String?
     /// The response's detached JWS, once known.
     public var responseSignature: String?
+    /// The OCSP response stapled to the request signature (DER, standard base64): evidence that the
+    /// signer's certificate was not revoked at the time.
+    public var requestOCSP: String?
+    /// The OCSP response stapled to the response signature (DER, standard base64).
+    public var responseOCSP: String?
     /// HTTP status returned to the caller.
     public var status: Int
     /// The outcome.

@@ -1,27 +1,94 @@
 import ArgumentParser
 import Foundation
 import LienThongAudit
+import LienThongAuditPostgres
+import LienThongTrust
+import Logging
 
 /// `lienthong audit ...`: the audit log's tools.
 struct AuditCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "audit",
-        abstract: "The audit log: offline verification of a security server's log, and the group-commit benchmark.",
-        subcommands: [Verify.self, BenchCommit.self, BenchVerify.self])
+        abstract: "The audit log: offline verification of a log, evidence bundles of one exchange, and benchmarks.",
+        subcommands: [Verify.self, Export.self, VerifyBundle.self, BenchCommit.self, BenchVerify.self])
 
     struct Verify: AsyncParsableCommand {
         static let configuration = CommandConfiguration(
-            abstract: "Verify a security server's audit log file offline: every record present, in order, unchanged, and well-formed; print the tree head.")
+            abstract: "Verify a security server's audit log offline: every record present, in order, unchanged and well-formed; every checkpoint and registry receipt signed, chained and matching the records; print the tree head.")
         @Argument(help: "The log file (data_directory/audit.sqlite of a security server).") var path: String
+        @Option(help: "The instance root CA certificate (PEM): also check that checkpoints are signed by the server's owner and receipts by the registry.")
+        var ca: String?
 
         func run() async throws {
             guard FileManager.default.fileExists(atPath: path) else { throw ValidationError("\(path) does not exist") }
+            let anchors = try ca.map { try PEMFiles.readCertificates(URL(fileURLWithPath: $0)) }
             let store = try SQLiteAuditLeafStore(path: path)
             do {
-                let head = try await AuditLogVerifier.verify(store)
-                print("OK  \(head.treeSize) records, tree head \(head.rootHash.hex)")
+                let report = try await AuditLogVerifier.verify(store, anchors: anchors)
+                print("OK  \(report.treeHead.treeSize) records, tree head \(report.treeHead.rootHash.hex)")
+                print("    \(report.checkpoints) checkpoints (\(report.receipts) countersigned by the registry)\(anchors == nil ? "; signers not checked against a CA (give --ca)" : ", signers checked against \(ca ?? "")"); \(report.uncheckpointedRecords) records after the last checkpoint")
             } catch let failure as AuditVerificationFailure {
                 print("BAD \(failure)")
+                throw ExitCode(1)
+            }
+        }
+    }
+
+    struct Export: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Write the evidence bundle of one exchange: each side's record with its inclusion proof, signed checkpoint and registry receipt (schemas/evidence-bundle.schema.json).")
+        @Option(help: "The exchange's message id (X-Road-Id).") var exchange: String
+        @Option(name: .customLong("log"), help: "An audit log to search (repeat for the consumer's and the provider's).") var logs: [String]
+        @Option(help: "Where to write the bundle (default: standard output).") var out: String?
+
+        func run() async throws {
+            guard !logs.isEmpty else { throw ValidationError("give at least one --log") }
+            var records: [EvidenceRecord] = []
+            for path in logs {
+                guard FileManager.default.fileExists(atPath: path) else { throw ValidationError("\(path) does not exist") }
+                do {
+                    records += try await EvidenceExporter.evidence(for: exchange, in: try SQLiteAuditLeafStore(path: path))
+                } catch let error as EvidenceExportError {
+                    FileHandle.standardError.write(Data("\(path): \(error)\n".utf8))
+                }
+            }
+            guard !records.isEmpty else {
+                FileHandle.standardError.write(Data("no evidence of exchange \(exchange) in the given logs\n".utf8))
+                throw ExitCode(1)
+            }
+            let encoder = JSONEncoder()
+            encoder.outputFormatting = [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes]
+            let data = try encoder.encode(EvidenceBundle(exchange: exchange, createdAt: Date(), records: records))
+            if let out {
+                try data.write(to: URL(fileURLWithPath: out))
+                print("wrote \(out): \(records.count) record(s) of exchange \(exchange)")
+            } else {
+                print(String(decoding: data, as: UTF8.self))
+            }
+        }
+    }
+
+    struct VerifyBundle: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            commandName: "verify-bundle",
+            abstract: "Verify an evidence bundle with nothing but the instance root CA: records, inclusion proofs, checkpoint and receipt signatures, message signatures with their OCSP responses, and that both sides agree.")
+        @Argument(help: "The bundle (JSON).") var file: String
+        @Option(help: "The instance root CA certificate (PEM).") var ca: String
+
+        func run() async throws {
+            let anchors = try PEMFiles.readCertificates(URL(fileURLWithPath: ca))
+            let bundle: EvidenceBundle
+            do { bundle = try JSONDecoder().decode(EvidenceBundle.self, from: try Data(contentsOf: URL(fileURLWithPath: file))) } catch {
+                print("BAD \(file) is not an evidence bundle: \(error)")
+                throw ExitCode(1)
+            }
+            do {
+                let report = try await EvidenceVerifier.verify(bundle, anchors: anchors)
+                print("OK  exchange \(bundle.exchange)")
+                for check in report.checks { print("  ✓ \(check)") }
+                for warning in report.warnings { print("  ! \(warning)") }
+            } catch {
+                print("BAD \(error)")
                 throw ExitCode(1)
             }
         }
@@ -30,47 +97,81 @@ struct AuditCommand: AsyncParsableCommand {
     struct BenchCommit: AsyncParsableCommand {
         static let configuration = CommandConfiguration(
             commandName: "bench-commit",
-            abstract: "Durable records per second with group commit on SQLite at 1, 16 and 256 concurrent writers, in one run.")
+            abstract: "Durable records per second with group commit at 1, 16 and 256 concurrent writers, in one run, on SQLite (default) or PostgreSQL (--postgres).")
         @Option(help: "Records per measurement.") var records: Int = 4000
         @Option(help: "Record size in bytes (a typical exchange record is about 1.5 KiB).") var size: Int = 1500
         @Option(help: "Writer counts to measure, comma-separated.") var writers: String = "1,16,256"
         @Option(help: "Directory for the temporary SQLite files (default: the system temporary directory).") var dir: String?
+        @Option(help: ArgumentHelp(
+            "Measure PostgreSQL instead of SQLite: postgres://user:password@host:port/database[?sslmode=...].",
+            discussion: "Use a scratch database: each measurement writes its own node partition (bench-RUN-wN), and the rows stay (the tables are append-only)."))
+        var postgres: String?
 
         func run() async throws {
             let counts = writers.split(separator: ",").compactMap { Int($0.trimmingCharacters(in: .whitespaces)) }
             guard !counts.isEmpty, counts.allSatisfy({ $0 > 0 }), records > 0, size > 0 else {
                 throw ValidationError("give positive --records, --size and --writers")
             }
+            let payload = [UInt8](repeating: UInt8(ascii: "x"), count: size)
+            var baseline: Double?
+            let header = "writers   records/s   commits   records/commit   vs 1 writer"
+            func report(_ count: Int, _ result: (rate: Double, commits: Int, written: Int)) {
+                if baseline == nil { baseline = result.rate }
+                print(String(format: "%7d   %9.0f   %7d   %14.1f   %10.1f×", count, result.rate, result.commits,
+                             Double(result.written) / Double(max(result.commits, 1)), result.rate / (baseline ?? result.rate)))
+            }
+
+            if let postgres {
+                let configuration: PostgresAuditLeafStore.Configuration
+                do { configuration = try PostgresAuditLeafStore.Configuration(url: postgres) } catch {
+                    throw ValidationError("--postgres: \(error)")
+                }
+                var logger = Logger(label: "lienthong.audit.bench")
+                logger.logLevel = .warning
+                let runID = UUID().uuidString.prefix(8).lowercased()
+                print("Group commit on PostgreSQL (\(configuration.endpointDescription); durable per the server's synchronous_commit, on by default): \(records) records of \(size) bytes per measurement, nodes bench-\(runID)-wN")
+                print(header)
+                for count in counts {
+                    let result = try await PostgresAuditLeafStore.withStore(configuration: configuration, node: "bench-\(runID)-w\(count)",
+                                                                           logger: logger) { store in
+                        try await Self.measure(store, writers: count, records: records, payload: payload)
+                    }
+                    report(count, result)
+                }
+                return
+            }
+
             let base = URL(fileURLWithPath: dir ?? FileManager.default.temporaryDirectory.path)
                 .appendingPathComponent("lienthong-audit-bench-\(UUID().uuidString)")
             try FileManager.default.createDirectory(at: base, withIntermediateDirectories: true)
             defer { try? FileManager.default.removeItem(at: base) }
             print("Group commit on SQLite (WAL, synchronous=FULL): \(records) records of \(size) bytes per measurement, \(base.path)")
-            print("writers   records/s   commits   records/commit   vs 1 writer")
-            var baseline: Double?
-            let payload = [UInt8](repeating: UInt8(ascii: "x"), count: size)
+            print(header)
             for count in counts {
                 let store = try SQLiteAuditLeafStore(path: base.appendingPathComponent("w\(count).sqlite").path)
-                let log = try await GroupCommitLog(store: store)
-                let perWriter = max(1, records / count)
-                let start = ContinuousClock.now
-                try await withThrowingTaskGroup(of: Void.self) { group in
-                    for _ in 0..<count {
-                        group.addTask {
-                            for _ in 0..<perWriter { _ = try await log.append { _ in payload } }
-                        }
-                    }
-                    try await group.waitForAll()
-                }
-                let elapsed = ContinuousClock.now - start
-                let seconds = Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) / 1e18
-                let written = await log.recordsWritten
-                let commits = await log.commits
-                let rate = Double(written) / seconds
-                if baseline == nil { baseline = rate }
-                print(String(format: "%7d   %9.0f   %7d   %14.1f   %10.1f×", count, rate, commits, Double(written) / Double(max(commits, 1)),
-                             rate / (baseline ?? rate)))
+                report(count, try await Self.measure(store, writers: count, records: records, payload: payload))
             }
+        }
+
+        /// `writers` concurrent tasks append `records / writers` records each through one
+        /// group-commit log on `store`; returns records/s, commits and records written.
+        static func measure(_ store: any AuditLeafStore, writers count: Int, records: Int,
+                            payload: [UInt8]) async throws -> (rate: Double, commits: Int, written: Int) {
+            let log = try await GroupCommitLog(store: store)
+            let perWriter = max(1, records / count)
+            let start = ContinuousClock.now
+            try await withThrowingTaskGroup(of: Void.self) { group in
+                for _ in 0..<count {
+                    group.addTask {
+                        for _ in 0..<perWriter { _ = try await log.append { _ in payload } }
+                    }
+                }
+                try await group.waitForAll()
+            }
+            let elapsed = ContinuousClock.now - start
+            let seconds = Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) / 1e18
+            let written = await log.recordsWritten
+            return (Double(written) / seconds, await log.commits, written)
         }
     }
 

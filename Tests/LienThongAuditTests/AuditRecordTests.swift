@@ -46,6 +46,8 @@ enum RecordFixtures {
         event.requestSignature = "eyJhbGciOiJFUzI1NiJ9..c2ln"
         event.responseDigest = "LCa0a2j_xo_5m0U8HTBBNBNCLXBkg7-g-YpeiGJm564"
         event.responseSignature = "eyJhbGciOiJFUzI1NiJ9..c2lnMg"
+        event.requestOCSP = "MIIBdGVzdA=="
+        event.responseOCSP = "MIIBdGVzdDI="
         event.status = 200
         event.outcome = .success
         event.errorType = "Server.ServerProxy.Example"

@@ -15,6 +15,14 @@ final class FailingStore: AuditLeafStore {
         try await inner.append(leaves)
     }
     func leaves(_ range: Range<UInt64>) async throws(AuditStoreError) -> [StoredLeaf] { try await inner.leaves(range) }
+    func leafHashes(_ range: Range<UInt64>) async throws(AuditStoreError) -> [[UInt8]] { try await inner.leafHashes(range) }
+    func appendCheckpoint(_ checkpoint: StoredCheckpoint) async throws(AuditStoreError) { try await inner.appendCheckpoint(checkpoint) }
+    func attachReceipt(checkpoint sequence: UInt64, receipt: [UInt8], signature: String) async throws(AuditStoreError) {
+        try await inner.attachReceipt(checkpoint: sequence, receipt: receipt, signature: signature)
+    }
+    func checkpoints(from sequence: UInt64) async throws(AuditStoreError) -> [StoredCheckpoint] { try await inner.checkpoints(from: sequence) }
+    func appendArchive(_ archive: StoredArchive) async throws(AuditStoreError) { try await inner.appendArchive(archive) }
+    func archives() async throws(AuditStoreError) -> [StoredArchive] { try await inner.archives() }
 }
 
 @Suite("Group commit on SQLite")

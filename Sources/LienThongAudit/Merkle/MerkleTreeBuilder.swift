@@ -66,4 +66,20 @@ public struct MerkleTreeBuilder: Sendable, Hashable {
 
     /// The current tree head (size and root), ready to be signed.
     public var treeHead: TreeHead { TreeHead(treeSize: size, rootHash: rootHash()) }
+
+    /// The leaf ranges of the frontier's subtrees for a tree of `size` leaves, left to right
+    /// (largest first): one per set bit of `size`.
+    public static func frontierRanges(size: UInt64) -> [Range<UInt64>] {
+        var ranges: [Range<UInt64>] = []
+        var start: UInt64 = 0
+        var bit = UInt64(1) << 63
+        while bit > 0 {
+            if size & bit != 0 {
+                ranges.append(start..<(start + bit))
+                start += bit
+            }
+            bit >>= 1
+        }
+        return ranges
+    }
 }

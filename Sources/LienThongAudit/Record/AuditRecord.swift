@@ -54,10 +54,14 @@ public struct AuditRecord: Sendable, Hashable, Codable {
     public let requestDigest: String?
     /// `request_signature`: the request's detached JWS.
     public let requestSignature: String?
+    /// `request_ocsp`: the OCSP response stapled to the request signature (DER, standard base64).
+    public let requestOCSP: String?
     /// `response_digest`: digest of the canonical response (base64url).
     public let responseDigest: String?
     /// `response_signature`: the response's detached JWS.
     public let responseSignature: String?
+    /// `response_ocsp`: the OCSP response stapled to the response signature (DER, standard base64).
+    public let responseOCSP: String?
     /// `status`: the HTTP status returned to the caller (0 … 999; 0 if none was).
     public let status: Int
     /// `outcome`: success, refused or failed.
@@ -115,6 +119,8 @@ public struct AuditRecord: Sendable, Hashable, Codable {
         self.peer = event.peer
         self.requestDigest = event.requestDigest
         self.requestSignature = event.requestSignature
+        self.requestOCSP = event.requestOCSP
+        self.responseOCSP = event.responseOCSP
         self.responseDigest = event.responseDigest
         self.responseSignature = event.responseSignature
         self.status = event.status
@@ -136,7 +142,7 @@ public struct AuditRecord: Sendable, Hashable, Codable {
     public static let fieldNames: [String] = [
         "agreement", "client", "dataset", "duration_ms", "ended_at", "error_message", "error_type", "message_id",
         "method", "outcome", "path", "peer", "purpose", "request_body", "request_bytes", "request_digest",
-        "request_id", "request_signature", "response_body", "response_bytes", "response_digest",
+        "request_id", "request_ocsp", "request_signature", "response_body", "response_bytes", "response_digest", "response_ocsp",
         "response_signature", "sequence", "server", "service", "side", "started_at", "status", "user_id", "v",
     ]
 
@@ -158,7 +164,7 @@ public struct AuditRecord: Sendable, Hashable, Codable {
         let strings: [(String, String?)] = [
             ("message_id", messageId), ("request_id", requestId), ("client", client), ("service", service),
             ("dataset", dataset), ("agreement", agreement), ("purpose", purpose), ("user_id", userId), ("path", path),
-            ("peer", peer), ("request_digest", requestDigest), ("request_signature", requestSignature),
+            ("peer", peer), ("request_digest", requestDigest), ("request_signature", requestSignature), ("request_ocsp", requestOCSP), ("response_ocsp", responseOCSP),
             ("response_digest", responseDigest), ("response_signature", responseSignature), ("error_type", errorType),
             ("error_message", errorMessage),
         ]
@@ -227,6 +233,8 @@ public struct AuditRecord: Sendable, Hashable, Codable {
         self.peer = try reader.optionalString("peer")
         self.requestDigest = try reader.optionalString("request_digest")
         self.requestSignature = try reader.optionalString("request_signature")
+        self.requestOCSP = try reader.optionalString("request_ocsp")
+        self.responseOCSP = try reader.optionalString("response_ocsp")
         self.responseDigest = try reader.optionalString("response_digest")
         self.responseSignature = try reader.optionalString("response_signature")
         guard let status = try bounded("status", try reader.integer("status"), 0...999) else { throw .missingField("status") }

@@ -37,18 +37,26 @@ public struct AuditTimestamp: Sendable, Hashable, Comparable, Codable, CustomStr
     /// Parses exactly `YYYY-MM-DDTHH:MM:SS.sssZ` (upper-case `T` and `Z`, three fractional
     /// digits, a real calendar date, no leap second); `nil` for anything else.
     public init?(rfc3339 text: String) {
-        let b = Array(text.utf8)
+        let bytes = Array(text.utf8)
+        guard let milliseconds = bytes.withUnsafeBufferPointer({ Self.milliseconds(rfc3339: $0) }) else { return nil }
+        self.init(millisecondsSince1970: milliseconds)
+    }
+
+    /// The instant the UTF-8 bytes `b` write as `YYYY-MM-DDTHH:MM:SS.sssZ`, in milliseconds since
+    /// 1970; `nil` for anything ``init(rfc3339:)`` refuses. Every result is in range.
+    static func milliseconds(rfc3339 b: UnsafeBufferPointer<UInt8>) -> Int64? {
         guard b.count == 24, b[4] == UInt8(ascii: "-"), b[7] == UInt8(ascii: "-"), b[10] == UInt8(ascii: "T"),
               b[13] == UInt8(ascii: ":"), b[16] == UInt8(ascii: ":"), b[19] == UInt8(ascii: "."), b[23] == UInt8(ascii: "Z"),
-              let year = Self.number(b, 0, 4), let month = Self.number(b, 5, 2), let day = Self.number(b, 8, 2),
-              let hour = Self.number(b, 11, 2), let minute = Self.number(b, 14, 2), let second = Self.number(b, 17, 2),
-              let millisecond = Self.number(b, 20, 3),
-              (1...12).contains(month), (1...Self.daysIn(month: month, year: year)).contains(day),
+              let year = number(b, 0, 4), let month = number(b, 5, 2), let day = number(b, 8, 2),
+              let hour = number(b, 11, 2), let minute = number(b, 14, 2), let second = number(b, 17, 2),
+              let millisecond = number(b, 20, 3),
+              (1...12).contains(month), (1...daysIn(month: month, year: year)).contains(day),
               hour < 24, minute < 60, second < 60
         else { return nil }
-        let days = Self.daysFromCivil(year: year, month: month, day: day)
+        let days = daysFromCivil(year: year, month: month, day: day)
         let seconds = ((days * 24 + hour) * 60 + minute) * 60 + second
-        self.init(millisecondsSince1970: seconds * 1000 + millisecond)
+        // Years 0000 to 9999 are all within minimumMilliseconds ... maximumMilliseconds.
+        return seconds * 1000 + millisecond
     }
 
     /// The RFC 3339 text, `YYYY-MM-DDTHH:MM:SS.sssZ`.
@@ -92,7 +100,7 @@ public struct AuditTimestamp: Sendable, Hashable, Comparable, Codable, CustomStr
 
     // MARK: Calendar arithmetic (proleptic Gregorian; H. Hinnant's days_from_civil / civil_from_days)
 
-    private static func number(_ bytes: [UInt8], _ start: Int, _ count: Int) -> Int64? {
+    private static func number(_ bytes: UnsafeBufferPointer<UInt8>, _ start: Int, _ count: Int) -> Int64? {
         var value: Int64 = 0
         for byte in bytes[start..<start + count] {
             guard (UInt8(ascii: "0")...UInt8(ascii: "9")).contains(byte) else { return nil }

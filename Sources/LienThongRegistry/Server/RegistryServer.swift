@@ -138,6 +138,10 @@ public struct RegistryServer: Sendable {
         router.add(middleware: ClientCertificateAuthenticator(validator: validator))
         GlobalConfigurationRoute(publisher: publisher).register(on: router.group())
         ManagementRoutes(registry: registry, onChange: republish).register(on: router.group())
+        let ledger = try CheckpointLedger(
+            path: data.appendingPathComponent("checkpoints.sqlite").path, instance: c.instance,
+            signer: try DetachedJWS.Signer(key: signingKey, chain: signingChain), validator: validator)
+        CheckpointRoutes(ledger: ledger, registry: registry).register(on: router.group())
         router.get("healthz") { _, _ in "ok" }
 
         var tls = TLSConfiguration.makeServerConfiguration(

@@ -51,19 +51,38 @@ public struct SecurityServerConfiguration: Codable, Sendable, Hashable {
         /// default 12-digit citizen id number; see docs/audit-record.md for the syntax.
         public var servicePatterns: [String: [String]]
 
+        /// The log partition this node writes: `default` unless several nodes of one server share
+        /// a PostgreSQL store, where each needs its own name.
+        public var node: String
+        /// PostgreSQL connection URL (`postgres://user:password@host:port/database`) of a shared
+        /// store; without it the log is `data_directory/audit.sqlite`.
+        public var postgresURL: String?
+        /// How long checkpoints may go without the registry's receipt before the server refuses
+        /// exchanges (fail closed, like X-Road's timestamping limit); 14,400 s (4 h) by default.
+        public var checkpointFailureLimitSeconds: Int
+
         /// Creates audit settings.
-        public init(hmacKeyFile: String? = nil, servicePatterns: [String: [String]] = [:]) {
+        public init(hmacKeyFile: String? = nil, servicePatterns: [String: [String]] = [:], node: String = "default",
+                    postgresURL: String? = nil, checkpointFailureLimitSeconds: Int = 14_400) {
             self.hmacKeyFile = hmacKeyFile
             self.servicePatterns = servicePatterns
+            self.node = node
+            self.postgresURL = postgresURL
+            self.checkpointFailureLimitSeconds = checkpointFailureLimitSeconds
         }
 
-        private enum CodingKeys: String, CodingKey { case hmacKeyFile, servicePatterns }
+        private enum CodingKeys: String, CodingKey {
+            case hmacKeyFile, servicePatterns, node, postgresURL, checkpointFailureLimitSeconds
+        }
 
         /// Decodes audit settings; every key is optional.
         public init(from decoder: any Decoder) throws {
             let c = try decoder.container(keyedBy: CodingKeys.self)
             self.init(hmacKeyFile: try c.decodeIfPresent(String.self, forKey: .hmacKeyFile),
-                      servicePatterns: try c.decodeIfPresent([String: [String]].self, forKey: .servicePatterns) ?? [:])
+                      servicePatterns: try c.decodeIfPresent([String: [String]].self, forKey: .servicePatterns) ?? [:],
+                      node: try c.decodeIfPresent(String.self, forKey: .node) ?? "default",
+                      postgresURL: try c.decodeIfPresent(String.self, forKey: .postgresURL),
+                      checkpointFailureLimitSeconds: try c.decodeIfPresent(Int.self, forKey: .checkpointFailureLimitSeconds) ?? 14_400)
         }
     }
 
@@ -265,6 +284,13 @@ public struct SecurityServerConfiguration: Codable, Sendable, Hashable {
             if client.connection == .https && clientHttpsListener == nil {
                 throw .init("client \(id) connects over HTTPS but no client_https_listener is configured")
             }
+        }
+        guard !audit.node.isEmpty, audit.node.count <= 64,
+              audit.node.unicodeScalars.allSatisfy({ CharacterSet.alphanumerics.contains($0) || "-_.".unicodeScalars.contains($0) }) else {
+            throw .init("audit.node \"\(audit.node)\" must be 1 to 64 letters, digits, '-', '_' or '.'")
+        }
+        guard audit.checkpointFailureLimitSeconds > 0 else {
+            throw .init("audit.checkpoint_failure_limit_seconds must be positive")
         }
         for service in services {
             let id: ServiceId

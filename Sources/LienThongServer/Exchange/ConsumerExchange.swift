@@ -89,7 +89,7 @@ struct ConsumerExchange: Sendable {
 
         // The audit log must be writable before anything is sent on.
         do { try await runtime.audit.checkWritable() } catch {
-            throw XRoadFault(.consumerLoggingFailed, "The audit log cannot be written; the exchange is refused.")
+            throw XRoadFault(.consumerLoggingFailed, ExchangeHTTP.loggingFailedMessage(error))
         }
 
         // 3. Read, sign and relay.
@@ -107,6 +107,7 @@ struct ConsumerExchange: Sendable {
         }
         if runtime.hooks.tamperRequestSignature { signature = ExchangeHTTP.tampered(signature) }
         event.requestSignature = signature
+        event.requestOCSP = Data(staple).base64EncodedString()
         let requestHash = body.requestHasher.finalize(headerPart: XRoadRequestHash.headerPart(of: canonical))
 
         var headers = parsed.xRoadHeaders
@@ -133,6 +134,7 @@ struct ConsumerExchange: Sendable {
             signer: provider, validations: trust.validations, verifyingSide: .consumer, now: runtime.now())
         event.responseDigest = canonicalResponse.digest.base64URL
         event.responseSignature = answerSignature
+        event.responseOCSP = answer.header(InterServerHeader.ocsp)
         event.responseBytes = answer.body.byteCount
         guard let receivedHash = answer.header(XRoadHeader.requestHash), XRoadRequestHash.matches(receivedHash, expected: requestHash) else {
             throw XRoadFault(.consumerInconsistentResponse, "The provider's \(XRoadHeader.requestHash) does not match the request that was sent.")

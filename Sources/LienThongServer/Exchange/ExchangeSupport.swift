@@ -29,6 +29,15 @@ public struct ExchangeTestHooks: Sendable {
 
 /// Helpers shared by both sides of the exchange path.
 enum ExchangeHTTP {
+    /// The refusal message when the audit sink says no: overdue checkpoints say so (the operator
+    /// must restore the registry connection); storage faults stay generic (no paths to clients).
+    static func loggingFailedMessage(_ error: any Error) -> String {
+        if let store = error as? AuditStoreError, store.code == .checkpointOverdue {
+            return "The audit log's checkpoints have not been countersigned by the registry in time; the exchange is refused."
+        }
+        return "The audit log cannot be written; the exchange is refused."
+    }
+
     /// The headers of a Hummingbird request as name/value pairs, in order, names as received.
     static func pairs(_ fields: HTTPFields) -> [(name: String, value: String)] {
         fields.map { (name: $0.name.rawName, value: $0.value) }

@@ -62,4 +62,9 @@ public actor MemberSigner {
     public nonisolated func sign(_ message: CanonicalMessage) throws(SignatureError) -> DetachedJWS {
         try signer.sign(digest: message.digest)
     }
+
+    /// Signs `digest` (audit checkpoints and archive manifests).
+    public nonisolated func sign(digest: MessageDigest) throws(SignatureError) -> DetachedJWS {
+        try signer.sign(digest: digest)
+    }
 }

@@ -86,6 +86,7 @@ struct ProviderExchange: Sendable {
             signature: signature, staple: ExchangeHTTP.value(InterServerHeader.ocsp, in: rawHeaders), message: canonical,
             signer: parsed.client.member, validations: trust.validations, verifyingSide: .provider, now: runtime.now())
         event.requestSignature = signature
+        event.requestOCSP = ExchangeHTTP.value(InterServerHeader.ocsp, in: rawHeaders)
         binding = Binding(parsed: parsed, canonical: canonical,
                           requestHash: body.requestHasher.finalize(headerPart: XRoadRequestHash.headerPart(of: canonical)),
                           requestId: requestId, validator: trust.validator)
@@ -110,7 +111,7 @@ struct ProviderExchange: Sendable {
 
         // The backend, once the audit log is known to be writable.
         do { try await runtime.audit.checkWritable() } catch {
-            throw XRoadFault(.providerLoggingFailed, "The audit log cannot be written; the exchange is refused.")
+            throw XRoadFault(.providerLoggingFailed, ExchangeHTTP.loggingFailedMessage(error))
         }
         var backendHeaders = parsed.forwardedHeaders
         backendHeaders.append(contentsOf: parsed.xRoadHeaders)
@@ -156,6 +157,7 @@ struct ProviderExchange: Sendable {
         if runtime.hooks.tamperResponseSignature { signature = ExchangeHTTP.tampered(signature) }
         event.responseDigest = canonicalResponse.digest.base64URL
         event.responseSignature = signature
+        event.responseOCSP = Data(staple).base64EncodedString()
         event.responseBytes = body.byteCount
         var all = headers
         all.append(contentsOf: [

@@ -132,13 +132,20 @@ public struct LienThongSecurityServer: Sendable {
             } else {
                 let keyFile = c.audit.hmacKeyFile.map(URL.init(fileURLWithPath:)) ?? data.appendingPathComponent("audit-hmac.key")
                 let protector = try PersonalDataProtector(key: try AuditKeyFile.loadOrCreate(keyFile), servicePatterns: c.audit.servicePatterns)
-                audit = try await AuditLog(store: try SQLiteAuditLeafStore(path: data.appendingPathComponent("audit.sqlite").path), protector: protector)
+                audit = try await AuditLog(store: try SQLiteAuditLeafStore(path: data.appendingPathComponent("audit.sqlite").path), protector: protector,
+                                           checkpointFailureLimit: .seconds(c.audit.checkpointFailureLimitSeconds))
+            }
+            let trust = TrustState(configuration: configurationClient, revocation: revocation, refreshAfter: policy.refreshAfter)
+            let checkpoints = (audit as? AuditLog).map { log in
+                CheckpointService(log: log, server: serverId, node: c.audit.node, signer: signer, trust: trust,
+                                  submitter: RegistryCheckpointClient(configurationURL: c.registryURL, http: registryClient),
+                                  logger: quiet, clock: hooks.clock)
             }
             let runtime = try SecurityServerRuntime(
-                configuration: c, serverId: serverId, trust: TrustState(configuration: configurationClient, revocation: revocation, refreshAfter: policy.refreshAfter),
+                configuration: c, serverId: serverId, trust: trust,
                 signer: signer, peers: peers, backend: BackendClient(http: backendHTTP), audit: audit, metrics: ServerMetrics(),
                 hooks: hooks, logger: logger)
-            result = .success(try await serve(runtime: runtime, configurationClient: configurationClient, signals: signals,
+            result = .success(try await serve(runtime: runtime, configurationClient: configurationClient, checkpoints: checkpoints, signals: signals,
                                               quiet: quiet, onRunning: onRunning, body: body, runUntilShutdown: runUntilShutdown))
         } catch {
             result = .failure(error)
@@ -150,7 +157,8 @@ public struct LienThongSecurityServer: Sendable {
     }
 
     private func serve<Value: Sendable>(
-        runtime: SecurityServerRuntime, configurationClient: GlobalConfigurationClient, signals: [UnixSignal], quiet: Logger,
+        runtime: SecurityServerRuntime, configurationClient: GlobalConfigurationClient, checkpoints: CheckpointService?,
+        signals: [UnixSignal], quiet: Logger,
         onRunning: @escaping @Sendable (SecurityServerPorts) async -> Void,
         body: (SecurityServerPorts) async throws -> Value, runUntilShutdown: Bool
     ) async throws -> Value {
@@ -166,6 +174,7 @@ public struct LienThongSecurityServer: Sendable {
             onServerRunning: { channel in await ports.set(\.client, channel.localAddress?.port ?? 0) },
             logger: quiet)
         var services: [any ServiceLifecycle.Service] = [configurationClient, clientApp]
+        if let checkpoints { services.append(checkpoints) }
 
         // Client-facing HTTPS with client certificates, if configured.
         let tlsChain = try NIOSSLCertificate.fromPEMFile(c.tlsCertificateFile).map { NIOSSLCertificateSource.certificate($0) }

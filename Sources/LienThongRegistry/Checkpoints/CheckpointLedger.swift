@@ -1,0 +1,255 @@
+import Foundation
+import GRDB
+import LienThongAudit
+import LienThongCore
+import LienThongTrust
+import X509
+
+/// A checkpoint as the registry received and countersigned it.
+public struct LedgerEntry: Sendable, Hashable {
+    /// The receipt's number at the registry, from 1.
+    public var registrySequence: UInt64
+    /// The checkpoint as the server signed it.
+    public var checkpoint: AuditCheckpoint
+    /// Its canonical bytes.
+    public var body: [UInt8]
+    /// The server's compact JWS over SHA-256 of ``body``.
+    public var signature: String
+    /// The receipt's canonical bytes.
+    public var receipt: [UInt8]
+    /// The registry's compact JWS over SHA-256 of ``receipt``.
+    public var receiptSignature: String
+}
+
+/// Why the registry refused a checkpoint. The management API maps each code to a status and an
+/// X-Road style error type.
+public struct CheckpointRefusal: Error, Sendable, Hashable, CustomStringConvertible {
+    /// Why.
+    public enum Code: String, Sendable, Hashable {
+        /// Not a valid submission or canonical checkpoint (400 `Client.BadRequest`).
+        case malformed
+        /// The signature does not verify (400 `Client.InvalidSignature`).
+        case badSignature
+        /// The signer is not trusted or is not the server's owner, or the server is unknown
+        /// (403 `Client.Forbidden`).
+        case forbidden
+        /// The checkpoint does not continue the ledger's last one for that server and node
+        /// (409 `Client.CheckpointConflict`).
+        case conflict
+        /// The ledger cannot be written (503 `Server.Registry.StoreUnavailable`).
+        case unavailable
+    }
+
+    /// The code.
+    public var code: Code
+    /// A sentence for the server's operator.
+    public var message: String
+
+    /// Creates a refusal.
+    public init(_ code: Code, _ message: String) {
+        self.code = code
+        self.message = message
+    }
+
+    /// `code: message`.
+    public var description: String { "\(code.rawValue): \(message)" }
+}
+
+/// The registry's record of every security server's checkpoints: it verifies each one (the
+/// member's signature and certificate, the server's registration, and that the log only grew
+/// since the last one — RFC 6962 consistency), countersigns it with its own time, and stores it.
+///
+/// Receipts form one hash chain in issue order, so the registry cannot quietly drop one either.
+/// Resubmitting a checkpoint already received returns the same receipt (servers retry when an
+/// answer is lost).
+public actor CheckpointLedger {
+    private let pool: DatabasePool
+    private let instance: String
+    private let signer: DetachedJWS.Signer
+    private let validator: CertificateValidator
+    private let clock: @Sendable () -> Date
+    private var head: (sequence: UInt64, digest: MerkleHash)?
+
+    /// Opens (creating if needed) the ledger at `path`.
+    ///
+    /// - Parameters:
+    ///   - signer: the registry's configuration-signing key and chain, which countersign.
+    ///   - validator: validates the members' signing certificates (chain, role, OCSP).
+    public init(path: String, instance: String, signer: DetachedJWS.Signer, validator: CertificateValidator,
+                clock: @escaping @Sendable () -> Date = { Date() }) throws {
+        var configuration = Configuration()
+        configuration.busyMode = .timeout(10)
+        configuration.prepareDatabase { db in try db.execute(sql: "PRAGMA synchronous = FULL") }
+        let pool = try DatabasePool(path: path, configuration: configuration)
+        var migrator = DatabaseMigrator()
+        migrator.registerMigration("v1") { db in
+            try db.execute(sql: """
+                CREATE TABLE checkpoints (
+                    registry_sequence INTEGER PRIMARY KEY NOT NULL,
+                    server TEXT NOT NULL,
+                    node TEXT NOT NULL,
+                    sequence INTEGER NOT NULL,
+                    tree_size INTEGER NOT NULL,
+                    window_start TEXT NOT NULL,
+                    window_end TEXT NOT NULL,
+                    received_at TEXT NOT NULL,
+                    body BLOB NOT NULL,
+                    signature TEXT NOT NULL,
+                    receipt BLOB NOT NULL,
+                    receipt_signature TEXT NOT NULL,
+                    UNIQUE (server, node, sequence)
+                );
+                CREATE INDEX checkpoints_window ON checkpoints (window_end);
+                CREATE TRIGGER checkpoints_no_update BEFORE UPDATE ON checkpoints
+                    BEGIN SELECT RAISE(ABORT, 'the checkpoint ledger is append-only'); END;
+                CREATE TRIGGER checkpoints_no_delete BEFORE DELETE ON checkpoints
+                    BEGIN SELECT RAISE(ABORT, 'the checkpoint ledger is append-only'); END;
+                """)
+        }
+        try migrator.migrate(pool)
+        self.pool = pool
+        self.instance = instance
+        self.signer = signer
+        self.validator = validator
+        self.clock = clock
+        self.head = try pool.read { db in
+            guard let row = try Row.fetchOne(db, sql: "SELECT registry_sequence, receipt FROM checkpoints ORDER BY registry_sequence DESC LIMIT 1") else {
+                return nil
+            }
+            let sequence: Int64 = row["registry_sequence"]
+            let receipt: Data = row["receipt"]
+            return (UInt64(sequence), MerkleHash.plainSHA256(Array(receipt)))
+        }
+    }
+
+    /// Verifies, countersigns and stores a checkpoint.
+    ///
+    /// - Parameters:
+    ///   - body: the checkpoint's canonical bytes.
+    ///   - signature: the server's compact JWS over SHA-256 of `body`.
+    ///   - ocsp: the signer's stapled OCSP response (DER), if the server sent one.
+    ///   - owner: the member that owns a registered security server, `nil` for an unknown one.
+    /// - Returns: the entry, with the receipt, and whether it is new (`false`: the stored one,
+    ///   for a resubmission).
+    public func submit(body: [UInt8], signature: String, ocsp: [UInt8]?,
+                       owner: @Sendable (SecurityServerId) -> MemberId?) async throws(CheckpointRefusal) -> (entry: LedgerEntry, created: Bool) {
+        let checkpoint: AuditCheckpoint
+        do { checkpoint = try AuditCheckpoint(canonicalBytes: body) } catch {
+            throw CheckpointRefusal(.malformed, "the checkpoint is not valid canonical checkpoint JSON: \(error)")
+        }
+        let jws: DetachedJWS
+        do { jws = try CanonicalSignature.verify(signature, over: body, what: "checkpoint \(checkpoint.sequence)") } catch {
+            throw CheckpointRefusal(.badSignature, error.message)
+        }
+        let server: SecurityServerId
+        do { server = try SecurityServerId(parsing: checkpoint.server) } catch {
+            throw CheckpointRefusal(.malformed, "the checkpoint's server \"\(checkpoint.server)\" is not a security server identifier: \(error)")
+        }
+        guard let member = owner(server) else {
+            throw CheckpointRefusal(.forbidden, "security server \(checkpoint.server) is not registered")
+        }
+        let now = clock()
+        do {
+            let signer = try await validator.validate(chain: jws.certificateChain, role: .member, stapledOCSP: ocsp, at: now)
+            guard signer.holderId == member.canonical else {
+                throw CheckpointRefusal(.forbidden, "checkpoint signed by \(signer.holderId), but \(checkpoint.server) belongs to \(member)")
+            }
+        } catch let error as CertificateValidationError {
+            throw CheckpointRefusal(.forbidden, "the checkpoint's signing certificate is not acceptable: \(error.message)")
+        } catch let refusal as CheckpointRefusal {
+            throw refusal
+        } catch {
+            throw CheckpointRefusal(.forbidden, "the checkpoint's signing certificate is not acceptable: \(error)")
+        }
+
+        let last = try lastEntry(server: checkpoint.server, node: checkpoint.node)
+        if let last, last.checkpoint.sequence >= checkpoint.sequence {
+            guard let same = try entry(server: checkpoint.server, node: checkpoint.node, sequence: checkpoint.sequence),
+                  same.body == body, same.signature == signature else {
+                throw CheckpointRefusal(.conflict, "the registry already holds a different checkpoint \(checkpoint.sequence) for \(checkpoint.server) node \(checkpoint.node)")
+            }
+            return (same, false)
+        }
+        let expected = last.map { $0.checkpoint.sequence + 1 } ?? 0
+        guard checkpoint.sequence == expected else {
+            throw CheckpointRefusal(.conflict, "expected checkpoint \(expected) from \(checkpoint.server) node \(checkpoint.node), got \(checkpoint.sequence)")
+        }
+        if let last {
+            guard checkpoint.previous == last.checkpoint.tree else {
+                throw CheckpointRefusal(.conflict, "checkpoint \(checkpoint.sequence) does not link to checkpoint \(last.checkpoint.sequence)'s tree head")
+            }
+            do { try checkpoint.verifyConsistency(from: last.checkpoint.tree) } catch {
+                throw CheckpointRefusal(.conflict, "checkpoint \(checkpoint.sequence) is not an append-only extension of checkpoint \(last.checkpoint.sequence): \(error)")
+            }
+        }
+
+        guard let receivedAt = AuditTimestamp(now) else { throw CheckpointRefusal(.unavailable, "the registry's clock reads an impossible time") }
+        let registrySequence = (head?.sequence ?? 0) + 1
+        let receipt = CheckpointReceipt(for: checkpoint, body: body, signature: signature, instance: instance,
+                                        registrySequence: registrySequence, previousReceipt: head?.digest, receivedAt: receivedAt)
+        let receiptBytes = receipt.canonicalBytes
+        let receiptSignature: String
+        do { receiptSignature = try signer.sign(digest: MessageDigest.sha256(of: receiptBytes)).compact } catch {
+            throw CheckpointRefusal(.unavailable, "the registry cannot countersign: \(error)")
+        }
+        let entry = LedgerEntry(registrySequence: registrySequence, checkpoint: checkpoint, body: body, signature: signature,
+                                receipt: receiptBytes, receiptSignature: receiptSignature)
+        do {
+            try await pool.write { db in
+                try db.execute(sql: """
+                    INSERT INTO checkpoints (registry_sequence, server, node, sequence, tree_size, window_start, window_end,
+                                             received_at, body, signature, receipt, receipt_signature)
+                    VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+                    """, arguments: [Int64(registrySequence), checkpoint.server, checkpoint.node, Int64(checkpoint.sequence),
+                                     Int64(checkpoint.tree.treeSize), checkpoint.windowStart.rfc3339, checkpoint.windowEnd.rfc3339,
+                                     receivedAt.rfc3339, Data(body), signature, Data(receiptBytes), receiptSignature])
+            }
+        } catch {
+            throw CheckpointRefusal(.unavailable, "the checkpoint ledger cannot be written: \(error)")
+        }
+        head = (registrySequence, MerkleHash.plainSHA256(receiptBytes))
+        return (entry, true)
+    }
+
+    /// Entries in registry order, optionally for one server, with `registry_sequence >= from`.
+    public func entries(server: String? = nil, from: UInt64 = 1, limit: Int = 1000) throws(CheckpointRefusal) -> [LedgerEntry] {
+        var sql = "SELECT * FROM checkpoints WHERE registry_sequence >= ?"
+        var arguments: [any DatabaseValueConvertible] = [Int64(clamping: from)]
+        if let server {
+            sql += " AND server = ?"
+            arguments.append(server)
+        }
+        sql += " ORDER BY registry_sequence LIMIT ?"
+        arguments.append(limit)
+        return try fetch(sql, StatementArguments(arguments))
+    }
+
+    /// The last entry for one server's node.
+    public func lastEntry(server: String, node: String) throws(CheckpointRefusal) -> LedgerEntry? {
+        try fetch("SELECT * FROM checkpoints WHERE server = ? AND node = ? ORDER BY sequence DESC LIMIT 1", [server, node]).first
+    }
+
+    /// One checkpoint's entry.
+    public func entry(server: String, node: String, sequence: UInt64) throws(CheckpointRefusal) -> LedgerEntry? {
+        try fetch("SELECT * FROM checkpoints WHERE server = ? AND node = ? AND sequence = ?", [server, node, Int64(sequence)]).first
+    }
+
+    private func fetch(_ sql: String, _ arguments: StatementArguments) throws(CheckpointRefusal) -> [LedgerEntry] {
+        let rows: [Row]
+        do { rows = try pool.read { db in try Row.fetchAll(db, sql: sql, arguments: arguments) } } catch {
+            throw CheckpointRefusal(.unavailable, "the checkpoint ledger cannot be read: \(error)")
+        }
+        return try rows.map { row throws(CheckpointRefusal) in
+            let body: Data = row["body"]
+            let sequence: Int64 = row["registry_sequence"]
+            let receipt: Data = row["receipt"]
+            do {
+                return LedgerEntry(registrySequence: UInt64(sequence), checkpoint: try AuditCheckpoint(canonicalBytes: Array(body)),
+                                   body: Array(body), signature: row["signature"], receipt: Array(receipt),
+                                   receiptSignature: row["receipt_signature"])
+            } catch {
+                throw CheckpointRefusal(.unavailable, "the checkpoint ledger holds a damaged entry \(sequence): \(error)")
+            }
+        }
+    }
+}
