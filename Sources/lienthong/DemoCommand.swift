@@ -104,11 +104,12 @@ struct DemoCommand: AsyncParsableCommand {
 
         step("Not built yet (see `issues`):")
         print("""
-           - signed tree heads, checkpoints countersigned by the registry, evidence bundles, the PostgreSQL store (issue 5)
+           - archiving of old audit records (issue 5)
            - compliance view, auditor API and the full demo network (issue 6)
            - benchmark against an nginx mutual-TLS relay (issue 7)
            So far: identifiers, PKI, OCSP, certificate validation, signatures, the registry with its signed configuration,
-           security servers exchanging signed X-Road REST calls over pinned mutual TLS, and their durable Merkle audit logs.
+           security servers exchanging signed X-Road REST calls over pinned mutual TLS, their durable Merkle audit logs
+           checkpointed to the registry, and evidence bundles of one exchange verifiable offline.
         """)
     }
 

@@ -101,10 +101,7 @@ enum DemoExchange {
         let allowed = try await call(http, port, "/r1/\(DemoRegistry.bca)/DANCU/allowedMethods", purpose: nil)
         print("   allowedMethods of \(DemoRegistry.bca)/DANCU for Hanoi → \(allowed.status) \(allowed.body.prefix(160))…")
 
-        for (name, file) in [("Hà Nội", running.consumerLog), ("Bộ Công an", running.providerLog)] {
-            let head = try await AuditLogVerifier.verify(try SQLiteAuditLeafStore(path: file.path))
-            print("   audit log of \(name): \(head.treeSize) records (refusals included), verified offline, Merkle root \(head.rootHash.hex.prefix(16))…")
-        }
+        try await showEvidence(running, pki: pki, exchange: ok.headers.first(name: "X-Road-Id") ?? "", step: step)
 
         step("7. Revoking Hanoi's member certificate at the OCSP responder; its server must stop within the \(freshness) s freshness limit")
         guard let member = try pki.records().first(where: { $0.role == .member && $0.holderId == DemoRegistry.hanoi && $0.revokedAt == nil }) else {
@@ -122,6 +119,40 @@ enum DemoExchange {
             try await Task.sleep(for: .milliseconds(250))
         }
         throw DemoError("a revoked member certificate was still accepted after \(freshness + 5) s")
+    }
+
+    /// Waits for both logs' checkpoints to be countersigned, verifies the logs, and exports and
+    /// verifies the evidence bundle of `exchange`.
+    private static func showEvidence(_ running: Running, pki: DevelopmentPKI, exchange: String, step: (String) -> Void) async throws {
+        step("6b. Audit logs: checkpoints signed by each server and countersigned by the registry (every \(DemoRegistry.checkpointIntervalSeconds) s here)")
+        let anchors = [pki.rootCertificate]
+        for (name, file) in [("Hà Nội", running.consumerLog), ("Bộ Công an", running.providerLog)] {
+            var report: AuditVerificationReport?
+            let deadline = Date().addingTimeInterval(Double(DemoRegistry.checkpointIntervalSeconds) * 5 + 5)
+            while Date() < deadline {
+                let current = try await AuditLogVerifier.verify(try SQLiteAuditLeafStore(path: file.path), anchors: anchors)
+                report = current
+                if current.uncheckpointedRecords == 0, current.receipts == current.checkpoints, current.receipts > 0 { break }
+                try await Task.sleep(for: .milliseconds(300))
+            }
+            guard let report, report.uncheckpointedRecords == 0 else { throw DemoError("the audit log of \(name) was not checkpointed in time") }
+            print("   audit log of \(name): \(report.treeHead.treeSize) records (refusals included), \(report.checkpoints) checkpoints, \(report.receipts) countersigned; verified offline against the root CA; Merkle root \(report.treeHead.rootHash.hex.prefix(16))…")
+        }
+        var records: [EvidenceRecord] = []
+        for file in [running.consumerLog, running.providerLog] {
+            records += try await EvidenceExporter.evidence(for: exchange, in: try SQLiteAuditLeafStore(path: file.path))
+        }
+        let bundle = EvidenceBundle(exchange: exchange, createdAt: Date(), records: records)
+        let file = pki.directory.appendingPathComponent("evidence-\(exchange).json")
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes]
+        try encoder.encode(bundle).write(to: file)
+        let report = try await EvidenceVerifier.verify(bundle, anchors: anchors)
+        print("   evidence bundle of exchange \(exchange) (both sides): \(file.path)")
+        for check in report.checks { print("     ✓ \(check)") }
+        for warning in report.warnings { print("     ! \(warning)") }
+        print("   verify it yourself, offline:  lienthong audit verify-bundle \(file.path) --ca \(pki.url(.rootCertificate).path)")
+        print("   re-export it from the logs:   lienthong audit export --exchange \(exchange) --log \(running.consumerLog.path) --log \(running.providerLog.path)")
     }
 
     struct Answer {

@@ -8,6 +8,9 @@ import NIOSSL
 /// The registry part of `lienthong demo`: a real registry on loopback, set up through its API
 /// with an admin certificate, publishing a signed global configuration.
 enum DemoRegistry {
+    /// How often the demo's security servers checkpoint their audit logs (seconds).
+    static let checkpointIntervalSeconds = 2
+
     static let bca = "VN/GOV/000.00.00.G22"        // Bộ Công an — Ministry of Public Security
     static let justice = "VN/GOV/000.00.00.G13"    // Bộ Tư pháp — Ministry of Justice
     static let hanoi = "VN/GOV/000.00.00.H26"      // UBND TP Hà Nội (LGSP)
@@ -32,7 +35,8 @@ enum DemoRegistry {
         let configuration = RegistryServerConfiguration(
             instance: "VN", port: 0, dataDirectory: dir.appendingPathComponent("registry-data").path, pkiDirectory: dir.path,
             tlsCertificateFile: dir.appendingPathComponent(tls.certificatePath).path,
-            tlsKeyFile: dir.appendingPathComponent(tls.keyPath).path, ocspURL: ocspURL, ocspFreshnessSeconds: ocspFreshnessSeconds)
+            tlsKeyFile: dir.appendingPathComponent(tls.keyPath).path, ocspURL: ocspURL, ocspFreshnessSeconds: ocspFreshnessSeconds,
+            checkpointIntervalSeconds: checkpointIntervalSeconds)
         try await RegistryServer(configuration: configuration).withRunning { port in
             let base = "https://127.0.0.1:\(port)"
             step("5. Central registry on \(base) (mutual TLS 1.3, SQLite); set up through its API as admin quan-tri-02")
