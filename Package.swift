@@ -137,7 +137,7 @@ let package = Package(
         ], swiftSettings: swiftSettings),
         .testTarget(name: "LienThongServerTests", dependencies: [
             "LienThongTestSupport",
-            "LienThongCore", "LienThongTrust", "LienThongServer", "LienThongRegistry", "LienThongAudit",
+            "LienThongCore", "LienThongTrust", "LienThongServer", "LienThongRegistry", "LienThongAudit", "LienThongAuditPostgres",
             .product(name: "Crypto", package: "swift-crypto"),
             .product(name: "SwiftASN1", package: "swift-asn1"),
             .product(name: "HTTPTypes", package: "swift-http-types"),

@@ -1,6 +1,8 @@
 import AsyncHTTPClient
 import Foundation
 import LienThongAudit
+import LienThongAuditPostgres
+import Logging
 import LienThongCore
 import LienThongRegistry
 import LienThongServer
@@ -158,6 +160,55 @@ struct AuditCheckpointEndToEndTests {
                                                        headers: [("X-Road-Client", motCua), ("X-LienThong-Purpose", N.purpose)])
                     #expect(answer.errorType == "Server.ClientProxy.LoggingFailed", "\(answer.status) \(answer.text)")
                     #expect(answer.text.contains("countersigned"), "\(answer.text)")
+                }
+            }
+        }
+    }
+
+    /// The provider keeps its audit log in a real PostgreSQL database (its own partition), and
+    /// the log is checkpointed and verifies like the SQLite one.
+    @Test func aServerLogsToPostgreSQL() async throws {
+        let network = try ExchangeNetwork()
+        defer { try? FileManager.default.removeItem(at: network.directory) }
+        let http = HTTPClient(eventLoopGroup: HTTPClient.defaultEventLoopGroup)
+        defer { _ = http.shutdown() }
+        let caller = ClientCaller(http: http)
+        let motCua = "\(N.consumer)/MOTCUA"
+        try await withPostgres { url in
+            try await N.withBackend(BackendLog()) { backendPort in
+                try await network.withInfrastructure(checkpointIntervalSeconds: 1) { network in
+                    let ports = ["\(N.provider)/ss1": try await N.freePort(), "\(N.consumer)/ss1": try await N.freePort()]
+                    try await network.register(serverPorts: ports)
+                    var providerConfiguration = try network.configuration(
+                        server: "\(N.provider)/ss1", member: N.provider, interServerPort: ports["\(N.provider)/ss1"] ?? 0,
+                        services: [.init(id: N.lookup, backendURL: "http://127.0.0.1:\(backendPort)/api")])
+                    providerConfiguration.audit.postgresURL = url
+                    let consumer = LienThongSecurityServer(configuration: try network.configuration(
+                        server: "\(N.consumer)/ss1", member: N.consumer, interServerPort: ports["\(N.consumer)/ss1"] ?? 0, clients: [motCua]))
+                    try await LienThongSecurityServer(configuration: providerConfiguration).withRunning { _ in
+                        try await consumer.withRunning { consumerPorts in
+                            for i in 0..<5 {
+                                let answer = try await caller.call(consumerPorts.client, .GET, "/r1/\(N.lookup)/pg-\(i)",
+                                                                   headers: [("X-Road-Client", motCua), ("X-LienThong-Purpose", N.purpose)])
+                                #expect(answer.status == 200, "\(answer.text)")
+                            }
+                            // Wait for a countersigned checkpoint covering all five records.
+                            var logger = Logger(label: "test")
+                            logger.logLevel = .critical
+                            var report: AuditVerificationReport?
+                            for _ in 0..<50 {
+                                report = try await PostgresAuditLeafStore.withStore(
+                                    configuration: try .init(url: url), node: "\(N.provider)/ss1/default", logger: logger) { store in
+                                    try await AuditLogVerifier.verify(store, anchors: [network.pki.rootCertificate])
+                                }
+                                if let report, report.treeHead.treeSize == 5, report.uncheckpointedRecords == 0, report.receipts == report.checkpoints { break }
+                                try await Task.sleep(for: .milliseconds(200))
+                            }
+                            #expect(report?.treeHead.treeSize == 5 && report?.uncheckpointedRecords == 0, "\(String(describing: report))")
+                            #expect(!FileManager.default.fileExists(atPath: providerConfiguration.dataDirectory + "/audit.sqlite"),
+                                    "no SQLite log when PostgreSQL is configured")
+                        }
+                    }
                 }
             }
         }

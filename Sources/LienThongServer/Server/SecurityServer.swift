@@ -3,6 +3,7 @@ import Foundation
 import Hummingbird
 import HummingbirdTLS
 import LienThongAudit
+import LienThongAuditPostgres
 import LienThongCore
 import LienThongRegistry
 import LienThongTrust
@@ -126,27 +127,21 @@ public struct LienThongSecurityServer: Sendable {
             let revocation = RevocationChecker(source: HTTPOCSPStatusSource(responderURL: ocspURL), policy: policy)
             let signer = try MemberSigner(member: serverId.owner, certificateFile: URL(fileURLWithPath: c.signingCertificateFile),
                                           keyFile: URL(fileURLWithPath: c.signingKeyFile))
-            let audit: any ExchangeAuditSink
-            if let given = self.audit {
-                audit = given
-            } else {
-                let keyFile = c.audit.hmacKeyFile.map(URL.init(fileURLWithPath:)) ?? data.appendingPathComponent("audit-hmac.key")
-                let protector = try PersonalDataProtector(key: try AuditKeyFile.loadOrCreate(keyFile), servicePatterns: c.audit.servicePatterns)
-                audit = try await AuditLog(store: try SQLiteAuditLeafStore(path: data.appendingPathComponent("audit.sqlite").path), protector: protector,
-                                           checkpointFailureLimit: .seconds(c.audit.checkpointFailureLimitSeconds))
-            }
-            let trust = TrustState(configuration: configurationClient, revocation: revocation, refreshAfter: policy.refreshAfter)
-            let checkpoints = (audit as? AuditLog).map { log in
-                CheckpointService(log: log, server: serverId, node: c.audit.node, signer: signer, trust: trust,
-                                  submitter: RegistryCheckpointClient(configurationURL: c.registryURL, http: registryClient),
-                                  logger: quiet, clock: hooks.clock)
-            }
-            let runtime = try SecurityServerRuntime(
-                configuration: c, serverId: serverId, trust: trust,
-                signer: signer, peers: peers, backend: BackendClient(http: backendHTTP), audit: audit, metrics: ServerMetrics(),
-                hooks: hooks, logger: logger)
-            result = .success(try await serve(runtime: runtime, configurationClient: configurationClient, checkpoints: checkpoints, signals: signals,
-                                              quiet: quiet, onRunning: onRunning, body: body, runUntilShutdown: runUntilShutdown))
+            let signerForAudit = signer
+            result = .success(try await withAuditSink(data: data, logger: quiet) { audit in
+                let trust = TrustState(configuration: configurationClient, revocation: revocation, refreshAfter: policy.refreshAfter)
+                let checkpoints = (audit as? AuditLog).map { log in
+                    CheckpointService(log: log, server: serverId, node: c.audit.node, signer: signerForAudit, trust: trust,
+                                      submitter: RegistryCheckpointClient(configurationURL: c.registryURL, http: registryClient),
+                                      logger: quiet, clock: hooks.clock)
+                }
+                let runtime = try SecurityServerRuntime(
+                    configuration: c, serverId: serverId, trust: trust,
+                    signer: signerForAudit, peers: peers, backend: BackendClient(http: backendHTTP), audit: audit, metrics: ServerMetrics(),
+                    hooks: hooks, logger: logger)
+                return try await serve(runtime: runtime, configurationClient: configurationClient, checkpoints: checkpoints, signals: signals,
+                                       quiet: quiet, onRunning: onRunning, body: body, runUntilShutdown: runUntilShutdown)
+            })
         } catch {
             result = .failure(error)
         }
@@ -154,6 +149,30 @@ public struct LienThongSecurityServer: Sendable {
         try? await registryClient.shutdown()
         try? await backendHTTP.shutdown()
         return try result.get()
+    }
+
+    /// Runs `body` with the audit sink: the one given to ``init(configuration:audit:hooks:logger:)``,
+    /// or the audit log on `audit.postgres_url` (its connection pool running around `body`) or on
+    /// `data_directory/audit.sqlite`.
+    private func withAuditSink<Value: Sendable>(data: URL, logger: Logger,
+                                                _ body: (any ExchangeAuditSink) async throws -> Value) async throws -> Value {
+        if let given = audit { return try await body(given) }
+        let c = configuration
+        let keyFile = c.audit.hmacKeyFile.map(URL.init(fileURLWithPath:)) ?? data.appendingPathComponent("audit-hmac.key")
+        let protector = try PersonalDataProtector(key: try AuditKeyFile.loadOrCreate(keyFile), servicePatterns: c.audit.servicePatterns)
+        let limit = Duration.seconds(c.audit.checkpointFailureLimitSeconds)
+        guard let url = c.audit.postgresURL else {
+            let store = try SQLiteAuditLeafStore(path: data.appendingPathComponent("audit.sqlite").path)
+            return try await body(try await AuditLog(store: store, protector: protector, checkpointFailureLimit: limit))
+        }
+        let postgres: PostgresAuditLeafStore.Configuration
+        do { postgres = try PostgresAuditLeafStore.Configuration(url: url) } catch {
+            throw SecurityServerConfigurationError("audit.postgres_url: \(error)")
+        }
+        // One partition per server and node: several servers may share the database.
+        return try await PostgresAuditLeafStore.withStore(configuration: postgres, node: "\(c.serverId)/\(c.audit.node)", logger: logger) { store in
+            try await body(try await AuditLog(store: store, protector: protector, checkpointFailureLimit: limit))
+        }
     }
 
     private func serve<Value: Sendable>(
