@@ -103,8 +103,6 @@ struct AuditCrashTests {
                     return result
                 }
                 try driven.get()
-                ledger.answered("phantom-200", status: 200, errorType: nil)   // MUTATION
-                ledger.answered("phantom-refusal", status: 500, errorType: "Server.ClientProxy.NetworkError")   // MUTATION
 
                 // Stop both cleanly: SIGTERM, graceful shutdown (a last checkpoint, countersigned).
                 for server in children.running {

@@ -17,8 +17,10 @@ import Glibc
 /// A full disk under the audit log: the security server whose data directory is on a small tmpfs
 /// refuses exchanges with a typed `LoggingFailed` once its records cannot be written, sends nothing
 /// on while it knows its log is failing (`AuditLog.checkWritable` refuses for a second after a
-/// failed commit, then lets one exchange through as the probe), never answers 200 without the
-/// record on disk, takes exchanges again once space is freed, and its log verifies afterwards.
+/// failed commit; a successful commit, or the second running out, lets exchanges through again,
+/// their own records being the probe), never answers 200 without the record on disk, takes
+/// exchanges again once space is freed, and its log verifies afterwards (failed commits, single
+/// and grouped, leave nothing half-written).
 ///
 /// Run once with the consumer's data directory on the tmpfs and once with the provider's. The
 /// test mounts the tmpfs itself (it runs as root); if it cannot, it fails, it does not skip.
@@ -32,6 +34,8 @@ struct AuditDiskFullTests {
     static let slackBytes = 64 << 10
     /// How long exchanges keep coming once the log has failed (several probe windows).
     static let fullFor: Duration = .milliseconds(2_500)
+    /// Concurrent exchanges in a burst.
+    static let burstSize = 8
 
     enum Side: String, Sendable, CaseIterable, CustomTestStringConvertible {
         case consumer, provider
@@ -47,6 +51,9 @@ struct AuditDiskFullTests {
         case filling
         /// After the first refusal, disk still full.
         case full
+        /// Disk still full: bursts of concurrent exchanges, each after the refusal window lapsed,
+        /// so that several records fail in one group commit.
+        case burst
         /// The filler deleted.
         case freed
     }
@@ -57,6 +64,14 @@ struct AuditDiskFullTests {
         var start: ContinuousClock.Instant
         var answer: ClientCaller.Answer
         var ok: Bool { answer.status == 200 }
+    }
+
+    /// One exchange through the consumer's client port.
+    static func call(_ caller: ClientCaller, _ port: Int, id: String, phase: Phase) async throws -> Sent {
+        let start = ContinuousClock.now
+        let answer = try await caller.call(port, .GET, "/r1/\(N.lookup)/cong-dan/\(id)", headers: [
+            ("X-Road-Client", motCua), ("X-LienThong-Purpose", N.purpose), ("X-Road-Id", id)])
+        return Sent(id: id, phase: phase, start: start, answer: answer)
     }
 
     @Test("LoggingFailed on a full disk, nothing sent on, recovery once space is freed, and the log verifies", arguments: Side.allCases)
@@ -103,13 +118,20 @@ struct AuditDiskFullTests {
                         var n = 0
                         func exchange(_ phase: Phase) async throws -> Sent {
                             n += 1
-                            let id = "disk-\(side.rawValue)-\(n)"
-                            let start = ContinuousClock.now
-                            let answer = try await caller.call(consumerPorts.client, .GET, "/r1/\(N.lookup)/cong-dan/\(n)", headers: [
-                                ("X-Road-Client", Self.motCua), ("X-LienThong-Purpose", N.purpose), ("X-Road-Id", id)])
-                            let one = Sent(id: id, phase: phase, start: start, answer: answer)
+                            let one = try await Self.call(caller, consumerPorts.client, id: "disk-\(side.rawValue)-\(n)", phase: phase)
                             sent.append(one)
                             return one
+                        }
+                        func burst(_ phase: Phase) async throws -> [Sent] {
+                            let ids = (0..<Self.burstSize).map { i in "disk-\(side.rawValue)-\(n + 1 + i)" }
+                            n += Self.burstSize
+                            let port = consumerPorts.client
+                            let answers = try await withThrowingTaskGroup(of: Sent.self) { group in
+                                for id in ids { group.addTask { try await Self.call(caller, port, id: id, phase: phase) } }
+                                return try await group.reduce(into: [Sent]()) { $0.append($1) }
+                            }
+                            sent += answers
+                            return answers
                         }
 
                         // Room: exchanges succeed.
@@ -128,9 +150,16 @@ struct AuditDiskFullTests {
                             }
                             if !(try await exchange(.filling).ok) { firstRefusal = ContinuousClock.now }
                         }
-                        // Keep asking for a while: refusals without a call, one probe a second.
+                        // Keep asking for a while: refused without a call (each refusal's own failed record
+                        // renews the window, so under steady load nothing is sent on until a commit succeeds).
                         while ContinuousClock.now - (firstRefusal ?? .now) < Self.fullFor {
                             _ = try await exchange(.full)
+                        }
+                        // Concurrent bursts once the refusal window has lapsed: several exchanges pass the
+                        // check together and their records fail in the same group commit.
+                        for _ in 0..<2 {
+                            try await Task.sleep(for: .milliseconds(1_100))
+                            _ = try await burst(.burst)
                         }
 
                         // Free the space: exchanges succeed again (at the latest after the 1 s window).
@@ -142,10 +171,12 @@ struct AuditDiskFullTests {
                             if !recovered { try await Task.sleep(for: .milliseconds(50)) }
                         }
                         #expect(recovered, "no exchange succeeded within 10 s of freeing the space")
-                        if let last = sent.last { sent.append(Sent(id: "phantom", phase: .full, start: .now, answer: .init(status: 200, headers: [:], body: []))); _ = last }   // MUTATION
                         for _ in 0..<5 {
                             let one = try await exchange(.freed)
                             #expect(one.ok, "after freeing the space: \(one.answer.status) \(one.answer.text)")
+                        }
+                        for one in try await burst(.freed) {
+                            #expect(one.ok, "a burst after freeing the space: \(one.answer.status) \(one.answer.text)")
                         }
                     }
                 }
@@ -179,10 +210,12 @@ struct AuditDiskFullTests {
                 // backend is a probe (its own record failed after the backend answered). After a
                 // failed commit the next probe comes a second later, unless a commit succeeded in
                 // between (a small refusal record may still fit where a full record does not).
+                // (Concurrent exchanges may pass the check together: the rule is checked on the sequential ones.)
                 let probes = refused.filter { reachedBackend.contains($0.id) }
                 let withoutCall = refused.filter { !reachedBackend.contains($0.id) }
                 #expect(withoutCall.count >= 1, "some refusals must come before anything is sent on")
-                for (earlier, later) in zip(probes, probes.dropFirst()) where later.start - earlier.start < .milliseconds(800) {
+                let sequentialProbes = probes.filter { $0.phase != .burst }.sorted { $0.start < $1.start }
+                for (earlier, later) in zip(sequentialProbes, sequentialProbes.dropFirst()) where later.start - earlier.start < .milliseconds(800) {
                     let between = sent.filter { $0.start > earlier.start && $0.start < later.start && full.byMessageId[$0.id] != nil }
                     #expect(!between.isEmpty, """
                         \(earlier.id) and \(later.id) both reached the backend \(later.start - earlier.start) apart although refused, \
@@ -226,7 +259,8 @@ struct AuditDiskFullTests {
                 print("""
                     AuditDiskFullTests[\(side.rawValue)]: tmpfs \(Self.tmpfsBytes) B, filler \(fill.fillerBytes) B, \(fill.freeAfterFill) B free after filling; \
                     \(sent.count) exchanges: roomy \(count(.roomy, true)) ok, filling \(count(.filling, true)) ok / \(count(.filling, false)) refused, \
-                    full \(count(.full, true)) ok / \(count(.full, false)) refused, freed \(count(.freed, true)) ok / \(count(.freed, false)) refused; \
+                    full \(count(.full, true)) ok / \(count(.full, false)) refused, \
+                    bursts \(count(.burst, true)) ok / \(count(.burst, false)) refused (\(probes.filter { $0.phase == .burst }.count) reached the backend), freed \(count(.freed, true)) ok / \(count(.freed, false)) refused; \
                     refusals \(refused.count): \(withoutCall.count) never sent on, \(probes.count) probes reached the backend \
                     (\(probes.map(\.id).joined(separator: " "))), \(recordedRefusals.count) refusals recorded by the \(side.rawValue) \
                     (\(recordedRefusals.map(\.id).joined(separator: " "))); \

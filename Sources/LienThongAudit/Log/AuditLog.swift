@@ -34,6 +34,8 @@ public actor AuditLog: ExchangeAuditSink {
     /// When the log was opened: the window start of the first checkpoint.
     private let openedAt: AuditTimestamp
     private var checkpointing = false
+    /// Whether an exchange has been let through to probe a store that failed (one at a time).
+    private var probing = false
     /// Checkpoints made but not yet receipted by the registry, oldest first.
     public private(set) var awaitingReceipt: [StoredCheckpoint] = []
     /// The last receipt attached, and when.
@@ -119,6 +121,7 @@ public actor AuditLog: ExchangeAuditSink {
 
     /// Records `event` durably and returns its record and leaf.
     public func append(_ event: ExchangeEvent) async throws(AuditStoreError) -> (record: AuditRecord, leaf: StoredLeaf) {
+        defer { probing = false }
         let protector = self.protector
         var built: AuditRecord?
         let leaf = try await writer.append { sequence in
@@ -134,12 +137,15 @@ public actor AuditLog: ExchangeAuditSink {
     }
 
     /// Throws if the log must not take exchanges now: a commit failed in the last second (disk
-    /// full, database down — after a second the next exchange tries again, its own record being
-    /// the probe), or checkpoints have gone without a registry receipt for longer than
+    /// full, database down — after a second one exchange at a time is let through, its own record
+    /// being the probe), or checkpoints have gone without a registry receipt for longer than
     /// ``checkpointFailureLimit``.
     public func checkWritable() async throws {
-        if let failure = await writer.lastFailure, ContinuousClock.now - failure.at < .seconds(1) {
-            throw failure.error
+        if let failure = await writer.lastFailure {
+            // After a failed commit: refuse for a second, then let one exchange through at a time
+            // whose own record probes the store; the others are refused until it is written.
+            guard ContinuousClock.now - failure.at >= .seconds(1), !probing else { throw failure.error }
+            probing = true
         }
         try checkCheckpoints(now: Date())
     }
