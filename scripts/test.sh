@@ -3,7 +3,7 @@
 # Needs: openssl (interoperability checks of the PKI and OCSP responder), Python's
 # `cryptography` (independent verification of the signature test vector), and the PostgreSQL
 # server binaries (the audit store tests start throw-away servers with initdb/pg_ctl; see
-# Tests/LienThongTestSupport/PostgresTestServer.swift).
+# Tests/LienThongTestSupport/PostgresTestServer.swift), and zlib's headers (audit archives).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -11,6 +11,7 @@ need_apt=()
 command -v openssl >/dev/null 2>&1 || need_apt+=(openssl)
 command -v python3 >/dev/null 2>&1 || need_apt+=(python3 python3-pip)
 compgen -G '/usr/lib/postgresql/*/bin/initdb' >/dev/null || need_apt+=(postgresql)
+[ -f /usr/include/zlib.h ] || need_apt+=(zlib1g-dev)   # audit archives are gzip (CZlib)
 if [ ${#need_apt[@]} -gt 0 ]; then
   echo "test.sh: installing ${need_apt[*]}"
   apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${need_apt[@]}" >/dev/null

@@ -7,14 +7,16 @@ extension PostgresAuditLeafStore {
     public struct Configuration: Sendable {
         /// The PostgresNIO client configuration: endpoint, credentials, TLS and pool options.
         public var client: PostgresClient.Configuration
-        /// How long an operation waits for a connection from the pool before it fails with
-        /// ``AuditStoreError/Code/unavailable``. While the database is down, PostgresNIO's pool
-        /// keeps retrying for up to a minute before it fails waiting requests on its own; the
-        /// audit log must refuse exchanges sooner than that. Default 5 seconds.
+        /// The longest an operation waits for a connection from the pool before it fails with
+        /// ``AuditStoreError/Code/unavailable``. The wait ends sooner, at once, when a connection
+        /// attempt fails during it (refused, authentication failed): this bound is for a host that
+        /// does not answer, or a pool whose connections are all busy. PostgresNIO's pool on its
+        /// own keeps such requests waiting for up to a minute; the audit log must refuse exchanges
+        /// sooner than that. Default 10 seconds.
         public var connectionWaitTimeout: Duration
 
         /// A configuration for `client`.
-        public init(client: PostgresClient.Configuration, connectionWaitTimeout: Duration = .seconds(5)) {
+        public init(client: PostgresClient.Configuration, connectionWaitTimeout: Duration = .seconds(10)) {
             self.client = client
             self.connectionWaitTimeout = connectionWaitTimeout
         }

@@ -69,7 +69,13 @@ extension PostgresAuditLeafStore {
                 if let range = text.range(of: marker) {
                     var rest = text[range.upperBound...]
                     if marker == "message: ", let end = rest.firstIndex(where: { $0 == "," || $0 == "]" }) { rest = rest[..<end] }
-                    return String(rest.prefix(300)).trimmingCharacters(in: CharacterSet(charactersIn: ")] "))
+                    var summary = String(rest.prefix(300)).trimmingCharacters(in: .whitespaces)
+                    // Drop the closing brackets of the enclosing description, keep balanced ones.
+                    while let last = summary.last, last == ")" || last == "]",
+                          summary.filter({ $0 == last }).count > summary.filter({ $0 == (last == ")" ? "(" : "[") }).count {
+                        summary.removeLast()
+                    }
+                    return summary
                 }
             }
             return String(text.prefix(300))

@@ -26,10 +26,10 @@ import Synchronization
 ///   the server's last exchange is logged), calls ``open()`` before serving, and cancels ``run()``
 ///   at shutdown.
 ///
-/// Failures: a database that cannot be reached, or a connection that is not available within
+/// Failures: a database that refuses or fails a connection attempt, or no connection within
 /// ``Configuration/connectionWaitTimeout``, fails the operation with
 /// ``AuditStoreError/Code/unavailable`` ("cannot write the audit log (PostgreSQL at host:port/db,
-/// node X): …"), so the security server refuses the exchange instead of waiting.
+/// node X): cannot connect: …"), so the security server refuses the exchange instead of waiting.
 public final class PostgresAuditLeafStore: AuditLeafStore {
     /// This node's partition name, the `node` column of every row it writes.
     public let node: String
@@ -64,7 +64,9 @@ public final class PostgresAuditLeafStore: AuditLeafStore {
     }
 
     /// Runs the connection pool until the calling task is cancelled (then returns). Call it once,
-    /// in a task that outlives every use of the store.
+    /// in a task that outlives every use of the store. Inside a ServiceLifecycle service it also
+    /// returns at the service's graceful shutdown (PostgresNIO's behaviour), so put the store's
+    /// service before the HTTP server's in the `ServiceGroup`: services shut down in reverse order.
     /// - Throws: ``AuditStoreError`` `.unavailable` if it was already started.
     public func run() async throws(AuditStoreError) {
         let started = state.withLock { state -> Bool in
@@ -81,7 +83,7 @@ public final class PostgresAuditLeafStore: AuditLeafStore {
 
     /// Creates the tables and triggers if they are missing (idempotent, safe while other nodes do
     /// the same). Operations do this on first use anyway; call it at startup to fail early.
-    /// ``run()`` must be running.
+    /// ``run()`` must be running (or about to: an idle store is given the connection wait to start).
     /// - Throws: ``AuditStoreError`` `.unavailable` if the database cannot be reached or the
     ///   schema cannot be created (e.g. the role may not create tables and they do not exist).
     public func open() async throws(AuditStoreError) {
@@ -352,15 +354,17 @@ public final class PostgresAuditLeafStore: AuditLeafStore {
     /// `(PostgreSQL at host:port/db, node X)`: where this store writes, for messages.
     private var location: String { "(PostgreSQL at \(configuration.endpointDescription), node \(node))" }
 
-    /// Who won the race between leasing a connection and the wait timeout.
+    /// Who won the race between leasing a connection and giving up waiting for one.
     private final class LeaseRace: Sendable {
-        private enum State { case waiting, leased, timedOut }
+        private enum State { case waiting, leased, gaveUp }
         private let state = Mutex(State.waiting)
 
         /// The connection arrived: true if in time (the body may run).
         func leased() -> Bool { settle(.leased) }
-        /// The timeout fired: true if no connection had arrived (the operation fails).
-        func timedOut() -> Bool { settle(.timedOut) }
+        /// The wait ended: true if no connection had arrived (the operation fails).
+        func giveUp() -> Bool { settle(.gaveUp) }
+        /// Whether a connection arrived in time.
+        var isLeased: Bool { state.withLock { $0 == .leased } }
 
         private func settle(_ outcome: State) -> Bool {
             state.withLock { state in
@@ -371,35 +375,57 @@ public final class PostgresAuditLeafStore: AuditLeafStore {
         }
     }
 
-    /// No connection came within the wait; `lastFailure` is the pool's last connection error.
-    private struct ConnectionWaitTimeout: Error {
+    /// No connection could be had: the pool failed to connect while the operation waited
+    /// (`failedAttempt`), or none came within the connection wait.
+    private struct NoConnection: Error {
+        /// The pool's connection error, if it reported one.
         var lastFailure: String?
+        /// Whether the wait ended early because a connection attempt failed during it.
+        var failedAttempt: Bool
     }
 
-    /// Leases a connection and runs `body` on it, after making sure the schema exists. The wait
-    /// for a connection is bounded by ``Configuration/connectionWaitTimeout``; once `body` has
-    /// started it is never interrupted (so a commit is never abandoned half-way by this store).
+    /// Leases a connection and runs `body` on it, after making sure the schema exists.
+    ///
+    /// The wait for a connection ends with ``AuditStoreError/Code/unavailable`` as soon as the
+    /// pool reports a failed connection attempt made during it (refused, unknown host,
+    /// authentication failed: the database is not there now, and the exchange should be refused
+    /// now rather than later), or after ``Configuration/connectionWaitTimeout`` (a host that does
+    /// not answer, a pool with every connection busy). Once `body` has started it is never
+    /// abandoned, not even when the calling task is cancelled: a commit's outcome is always the
+    /// one reported.
     private func withConnection<T: Sendable>(
         _ action: Action, _ body: @escaping @Sendable (PostgresConnection) async throws -> T
     ) async throws(AuditStoreError) -> T {
         try await waitUntilRunning(action)
         if action != .open { try await open() }
         let client = self.client
-        let timeout = configuration.connectionWaitTimeout
+        let deadline = ContinuousClock.now + configuration.connectionWaitTimeout
         let race = LeaseRace()
         let failures = connectionFailures, started = ContinuousClock.now
         do {
             return try await withThrowingTaskGroup(of: T?.self) { group in
                 group.addTask {
                     try await client.withConnection { connection in
-                        guard race.leased() else { throw ConnectionWaitTimeout(lastFailure: nil) }
+                        guard race.leased() else { throw NoConnection(lastFailure: nil, failedAttempt: false) }
                         return try await body(connection)
                     }
                 }
                 group.addTask {
-                    try await Task.sleep(for: timeout)
-                    if race.timedOut() {
-                        throw ConnectionWaitTimeout(lastFailure: failures.latest(since: started - .seconds(60)))
+                    while !race.isLeased {
+                        if let failure = failures.latest(since: started), race.giveUp() {
+                            throw NoConnection(lastFailure: failure, failedAttempt: true)
+                        }
+                        if ContinuousClock.now >= deadline, race.giveUp() {
+                            throw NoConnection(lastFailure: failures.latest(since: started - .seconds(60)), failedAttempt: false)
+                        }
+                        do {
+                            try await Task.sleep(for: .milliseconds(20))
+                        } catch {
+                            // The caller was cancelled: stop waiting for a connection, but never
+                            // walk away from a body that has started (its commit may succeed).
+                            if race.giveUp() { throw error }
+                            return nil
+                        }
                     }
                     return nil
                 }
@@ -409,7 +435,7 @@ public final class PostgresAuditLeafStore: AuditLeafStore {
                         return value
                     }
                 }
-                throw ConnectionWaitTimeout(lastFailure: nil)   // unreachable: the connection task always yields a value or throws
+                throw NoConnection(lastFailure: nil, failedAttempt: false)   // unreachable: the connection task yields a value or throws
             }
         } catch {
             throw failure(error, action)
@@ -463,10 +489,13 @@ public final class PostgresAuditLeafStore: AuditLeafStore {
     /// connection failure. Never the query's bound values (they hold records).
     private func describe(_ error: any Error) -> String {
         switch error {
-        case let timeout as ConnectionWaitTimeout:
+        case let unavailable as NoConnection:
+            if unavailable.failedAttempt, let cause = unavailable.lastFailure {
+                return "cannot connect: \(cause)"
+            }
             let wait = "no database connection within \(configuration.connectionWaitTimeout)"
-            guard let cause = timeout.lastFailure else {
-                return wait + " (the server is down, unreachable, refusing connections, or every connection is busy)"
+            guard let cause = unavailable.lastFailure else {
+                return wait + " (the server does not answer, or every connection is busy)"
             }
             return wait + "; last connection error: \(cause)"
         case is CancellationError:
@@ -487,7 +516,14 @@ public final class PostgresAuditLeafStore: AuditLeafStore {
             if let underlying = psql.underlying { text += ": \(underlying)" }
             return text
         default:
-            return "\(error)"
+            let text = String(reflecting: error)
+            if text.contains("CircuitBreakerTripped") {
+                // PostgresNIO's pool stops waiting after a minute without any connection and fails
+                // requests at once until an attempt succeeds.
+                let last = connectionFailures.latest(since: .now - .seconds(600)).map { "; last connection error: \($0)" } ?? ""
+                return "the database has been unreachable for a minute or more\(last)"
+            }
+            return text
         }
     }
 

@@ -9,8 +9,8 @@ import Logging
 struct AuditCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "audit",
-        abstract: "The audit log: offline verification of a log, evidence bundles of one exchange, and benchmarks.",
-        subcommands: [Verify.self, Export.self, VerifyBundle.self, BenchCommit.self, BenchVerify.self])
+        abstract: "The audit log: offline verification of a log, archiving old records, evidence bundles of one exchange, and benchmarks.",
+        subcommands: [Verify.self, Archive.self, Export.self, VerifyBundle.self, BenchCommit.self, BenchVerify.self])
 
     struct Verify: AsyncParsableCommand {
         static let configuration = CommandConfiguration(
@@ -18,17 +18,62 @@ struct AuditCommand: AsyncParsableCommand {
         @Argument(help: "The log file (data_directory/audit.sqlite of a security server).") var path: String
         @Option(help: "The instance root CA certificate (PEM): also check that checkpoints are signed by the server's owner and receipts by the registry.")
         var ca: String?
+        @Option(help: "The directory of the log's archive files (default: `archive` next to the log, if it exists).")
+        var archives: String?
 
         func run() async throws {
             guard FileManager.default.fileExists(atPath: path) else { throw ValidationError("\(path) does not exist") }
             let anchors = try ca.map { try PEMFiles.readCertificates(URL(fileURLWithPath: $0)) }
             let store = try SQLiteAuditLeafStore(path: path)
+            let beside = URL(fileURLWithPath: path).deletingLastPathComponent().appendingPathComponent("archive")
+            let directory = archives.map(URL.init(fileURLWithPath:)) ?? (FileManager.default.fileExists(atPath: beside.path) ? beside : nil)
             do {
-                let report = try await AuditLogVerifier.verify(store, anchors: anchors)
+                let report = try await AuditLogVerifier.verify(store, anchors: anchors, archiveDirectory: directory)
                 print("OK  \(report.treeHead.treeSize) records, tree head \(report.treeHead.rootHash.hex)")
+                if report.archives > 0 {
+                    print("    \(report.archivedRecords) records in \(report.archives) signed archives in \(directory?.path ?? "")")
+                }
                 print("    \(report.checkpoints) checkpoints (\(report.receipts) countersigned by the registry)\(anchors == nil ? "; signers not checked against a CA (give --ca)" : ", signers checked against \(ca ?? "")"); \(report.uncheckpointedRecords) records after the last checkpoint")
             } catch let failure as AuditVerificationFailure {
                 print("BAD \(failure)")
+                throw ExitCode(1)
+            }
+        }
+    }
+
+    struct Archive: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Move the records older than N days, and countersigned by the registry, into a signed, compressed archive file chained to the previous ones (docs/audit-log.md, Retention and archiving).")
+        @Argument(help: "The log file (data_directory/audit.sqlite of a security server; stop the server or let it archive by itself with audit.retention_days).") var path: String
+        @Option(help: "Archive records that ended more than this many days ago.") var olderThanDays: Int
+        @Option(help: "The member signing key (PEM) of the server's owner.") var key: String
+        @Option(help: "The member signing certificate chain (PEM).") var cert: String
+        @Option(help: "The security server id, INSTANCE/CLASS/MEMBER/SERVER (as in its checkpoints).") var server: String
+        @Option(help: "The log partition (as in its checkpoints).") var node: String = "default"
+        @Option(help: "Where the archive files go (default: `archive` next to the log).") var archives: String?
+
+        func run() async throws {
+            guard FileManager.default.fileExists(atPath: path) else { throw ValidationError("\(path) does not exist") }
+            guard olderThanDays >= 1 else { throw ValidationError("--older-than-days must be at least 1") }
+            let signer = try DetachedJWS.Signer(
+                key: try MessageSigningKey(pemEncoded: try PEMFiles.readText(URL(fileURLWithPath: key))),
+                chain: try PEMFiles.readCertificates(URL(fileURLWithPath: cert)))
+            let directory = archives.map(URL.init(fileURLWithPath:))
+                ?? URL(fileURLWithPath: path).deletingLastPathComponent().appendingPathComponent("archive")
+            let store = try SQLiteAuditLeafStore(path: path)
+            let cutoff = Date().addingTimeInterval(-Double(olderThanDays) * 86_400)
+            do {
+                guard let archive = try await AuditArchiver.archive(store: store, olderThan: cutoff, directory: directory,
+                                                                    server: server, node: node, sign: { manifest in
+                                                                        try signer.sign(digest: manifest.digest).compact
+                                                                    }) else {
+                    print("nothing to archive: no countersigned records older than \(olderThanDays) days after the last archive")
+                    return
+                }
+                let manifest = try AuditArchiveManifest(canonicalBytes: archive.manifest)
+                print("archived records \(archive.firstSequence)..<\(archive.endSequence) to \(directory.appendingPathComponent(manifest.file).path) (archive \(archive.sequence))")
+            } catch let error as AuditArchiveError {
+                print("FAILED \(error)")
                 throw ExitCode(1)
             }
         }

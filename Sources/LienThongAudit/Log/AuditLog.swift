@@ -37,7 +37,13 @@ public actor AuditLog: ExchangeAuditSink {
     /// Whether an exchange has been let through to probe a store that failed (one at a time).
     private var probing = false
     /// Checkpoints made but not yet receipted by the registry, oldest first.
-    public private(set) var awaitingReceipt: [StoredCheckpoint] = []
+    public private(set) var awaitingReceipt: [StoredCheckpoint] = [] {
+        didSet {
+            oldestAwaitingMadeAt = awaitingReceipt.first.flatMap { try? AuditCheckpoint(canonicalBytes: $0.body) }?.windowEnd.date
+        }
+    }
+    /// When the oldest checkpoint without a receipt was made (parsed once, not per exchange).
+    private var oldestAwaitingMadeAt: Date?
     /// The last receipt attached, and when.
     public private(set) var lastReceiptAt: Date?
     /// Why the last submission of a checkpoint failed, for the health report and the refusal message.
@@ -108,7 +114,9 @@ public actor AuditLog: ExchangeAuditSink {
         self.windowHashes = windowHashes
         self.windowUsage = windowUsage
         self.openedAt = AuditTimestamp(now) ?? AuditTimestamp(millisecondsSince1970: 0)!
-        self.awaitingReceipt = try await store.checkpointsAwaitingReceipt()
+        let awaiting = try await store.checkpointsAwaitingReceipt()
+        self.awaitingReceipt = awaiting
+        self.oldestAwaitingMadeAt = awaiting.first.flatMap { try? AuditCheckpoint(canonicalBytes: $0.body) }?.windowEnd.date
     }
 
     /// The store the log writes to.
@@ -153,9 +161,8 @@ public actor AuditLog: ExchangeAuditSink {
     /// Throws ``AuditStoreError/Code/checkpointOverdue`` if the oldest checkpoint without a
     /// receipt is older than the limit at `now`.
     public func checkCheckpoints(now: Date) throws(AuditStoreError) {
-        guard let limit = checkpointFailureLimit, let oldest = awaitingReceipt.first,
-              let made = try? AuditCheckpoint(canonicalBytes: oldest.body) else { return }
-        let age = now.timeIntervalSince(made.windowEnd.date)
+        guard let limit = checkpointFailureLimit, let oldest = awaitingReceipt.first, let made = oldestAwaitingMadeAt else { return }
+        let age = now.timeIntervalSince(made)
         let seconds = Double(limit.components.seconds) + Double(limit.components.attoseconds) / 1e18
         if age > seconds {
             let why = lastCheckpointError.map { "; last error: \($0)" } ?? ""

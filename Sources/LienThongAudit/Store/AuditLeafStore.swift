@@ -141,6 +141,10 @@ public protocol AuditLeafStore: Sendable {
     func attachReceipt(checkpoint sequence: UInt64, receipt: [UInt8], signature: String) async throws(AuditStoreError)
     /// The checkpoints from number `sequence` on, in order.
     func checkpoints(from sequence: UInt64) async throws(AuditStoreError) -> [StoredCheckpoint]
+    /// The last checkpoint, if any (a default reads them all; stores answer from an index).
+    func latestCheckpoint() async throws(AuditStoreError) -> StoredCheckpoint?
+    /// The checkpoints that have no receipt yet, oldest first (a default reads them all).
+    func checkpointsAwaitingReceipt() async throws(AuditStoreError) -> [StoredCheckpoint]
 
     /// Records `archive` and drops the record bytes of its leaves, in one transaction. Its
     /// sequence must be the next archive number and its leaves must start where the previous
@@ -151,12 +155,12 @@ public protocol AuditLeafStore: Sendable {
 }
 
 extension AuditLeafStore {
-    /// The last checkpoint, if any. (A store may answer this more cheaply than by reading all.)
+    /// The last checkpoint, if any, by reading them all.
     public func latestCheckpoint() async throws(AuditStoreError) -> StoredCheckpoint? {
         try await checkpoints(from: 0).last
     }
 
-    /// The checkpoints that have no receipt yet, oldest first.
+    /// The checkpoints that have no receipt yet, oldest first, by reading them all.
     public func checkpointsAwaitingReceipt() async throws(AuditStoreError) -> [StoredCheckpoint] {
         try await checkpoints(from: 0).filter { $0.receipt == nil }
     }

@@ -76,13 +76,20 @@ public actor GroupCommitLog {
         let batch = pending
         pending = []
         var failure: AuditStoreError?
-        do {
-            try await store.append(batch.map(\.leaf))
+        // The batch carries other callers' records: it must not fail because the leader's own
+        // task was cancelled (a client that hung up), so the commit runs in a task of its own
+        // that the leader only awaits.
+        let store = self.store, leaves = batch.map(\.leaf)
+        let outcome = await Task { () async -> AuditStoreError? in
+            do throws(AuditStoreError) { try await store.append(leaves) } catch { return error }
+            return nil
+        }.value
+        if let outcome {
+            failure = outcome
+        } else {
             commits += 1
             recordsWritten += batch.count
             lastFailure = nil
-        } catch {
-            failure = error
         }
         if let failure {
             lastFailure = (failure, ContinuousClock.now)

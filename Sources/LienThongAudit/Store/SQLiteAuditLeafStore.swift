@@ -221,13 +221,26 @@ public final class SQLiteAuditLeafStore: AuditLeafStore {
 
     /// The checkpoints from number `sequence` on.
     public func checkpoints(from sequence: UInt64) async throws(AuditStoreError) -> [StoredCheckpoint] {
-        let lower = Int64(clamping: sequence)
+        try await fetchCheckpoints("WHERE sequence >= ? ORDER BY sequence", [Int64(clamping: sequence)])
+    }
+
+    /// The last checkpoint, by index.
+    public func latestCheckpoint() async throws(AuditStoreError) -> StoredCheckpoint? {
+        try await fetchCheckpoints("ORDER BY sequence DESC LIMIT 1", []).first
+    }
+
+    /// The checkpoints without a receipt, oldest first.
+    public func checkpointsAwaitingReceipt() async throws(AuditStoreError) -> [StoredCheckpoint] {
+        try await fetchCheckpoints("WHERE receipt IS NULL ORDER BY sequence", [])
+    }
+
+    private func fetchCheckpoints(_ clause: String, _ arguments: StatementArguments) async throws(AuditStoreError) -> [StoredCheckpoint] {
         let path = self.path
         return try await read { db in
             try Row.fetchAll(db, sql: """
                 SELECT sequence, tree_size, body, signature, receipt, receipt_signature FROM checkpoints
-                WHERE sequence >= ? ORDER BY sequence
-                """, arguments: [lower]).map { row throws(AuditStoreError) in
+                \(clause)
+                """, arguments: arguments).map { row throws(AuditStoreError) in
                 let sequence: Int64 = row["sequence"]
                 let treeSize: Int64 = row["tree_size"]
                 let receipt: Data? = row["receipt"]

@@ -58,7 +58,29 @@ public struct RegistryCheckpointClient: CheckpointSubmitting {
 /// approved CA), and that it covers exactly this checkpoint and signature. Failures are retried
 /// every few seconds; past the log's ``AuditLog/checkpointFailureLimit`` the server refuses
 /// exchanges (``AuditLog/checkWritable()``).
+///
+/// With a ``Retention`` policy it also archives old records (``AuditArchiver``), at most once per
+/// ``Retention/interval`` and only after every checkpoint has its receipt, signing the manifests
+/// with the member key.
 public struct CheckpointService: ServiceLifecycle.Service {
+    /// When old records move to archive files (`audit.retention_days`, `audit.archive_directory`).
+    public struct Retention: Sendable, Hashable {
+        /// Records older than this are archived.
+        public var maximumAge: Duration
+        /// Where the archive files go.
+        public var directory: URL
+        /// How often to look for records due; one hour by default.
+        public var interval: Duration
+
+        /// Creates a policy.
+        public init(maximumAge: Duration, directory: URL, interval: Duration = .seconds(3600)) {
+            self.maximumAge = maximumAge
+            self.directory = directory
+            self.interval = interval
+        }
+    }
+
+
     let log: AuditLog
     let server: SecurityServerId
     let node: String
@@ -67,10 +89,14 @@ public struct CheckpointService: ServiceLifecycle.Service {
     let submitter: any CheckpointSubmitting
     let logger: Logger
     let clock: @Sendable () -> Date
+    let retention: Retention?
+    private let archiveState = ArchiveState()
 
-    /// Creates the service.
+    /// Creates the service; `retention` `nil` keeps every record in the store.
     public init(log: AuditLog, server: SecurityServerId, node: String, signer: MemberSigner, trust: TrustState,
-                submitter: any CheckpointSubmitting, logger: Logger, clock: @escaping @Sendable () -> Date = { Date() }) {
+                submitter: any CheckpointSubmitting, logger: Logger, clock: @escaping @Sendable () -> Date = { Date() },
+                retention: Retention? = nil) {
+        self.retention = retention
         self.log = log
         self.server = server
         self.node = node
@@ -91,6 +117,7 @@ public struct CheckpointService: ServiceLifecycle.Service {
                     nextCheckpoint = ContinuousClock.now + .seconds(await interval())
                 }
                 let settled = await submitPending()
+                if settled { await archiveIfDue() }
                 let wait = settled ? nextCheckpoint - ContinuousClock.now : min(.seconds(2), nextCheckpoint - ContinuousClock.now)
                 do { try await Task.sleep(for: max(wait, .milliseconds(50))) } catch { break }
             }
@@ -107,6 +134,36 @@ public struct CheckpointService: ServiceLifecycle.Service {
     public func checkpointNow() async -> Bool {
         await makeCheckpoint()
         return await submitPending()
+    }
+
+    /// Archives the records older than the retention age, if the last run is at least an
+    /// interval ago. Failures are logged and retried at the next interval; the records stay in
+    /// the store meanwhile.
+    /// - Returns: the archive made, if any.
+    @discardableResult
+    public func archiveIfDue(force: Bool = false) async -> StoredArchive? {
+        guard let retention else { return nil }
+        let now = ContinuousClock.now
+        guard await archiveState.begin(at: now, interval: retention.interval, force: force) else { return nil }
+        let signer = self.signer
+        let wallClock = clock()
+        let seconds = Double(retention.maximumAge.components.seconds) + Double(retention.maximumAge.components.attoseconds) / 1e18
+        do {
+            let archive = try await AuditArchiver.archive(
+                store: log.store, olderThan: wallClock.addingTimeInterval(-seconds), directory: retention.directory,
+                server: server.canonical, node: node, now: wallClock) { manifest in
+                    try signer.sign(digest: manifest.digest).compact
+                }
+            if let archive {
+                logger.info("archived audit records", metadata: [
+                    "archive": "\(archive.sequence)", "records": "\(archive.firstSequence)..<\(archive.endSequence)",
+                    "directory": "\(retention.directory.path)"])
+            }
+            return archive
+        } catch {
+            logger.error("cannot archive old audit records; they stay in the log", metadata: ["error": "\(error)"])
+            return nil
+        }
     }
 
     private func interval() async -> Int64 {
@@ -166,5 +223,17 @@ public struct CheckpointService: ServiceLifecycle.Service {
             throw CheckpointError(.untrustedSigner, "the receipt's signer is not the registry: \(error)")
         }
         return bytes
+    }
+}
+
+/// When the archiver last ran.
+private actor ArchiveState {
+    private var lastRun: ContinuousClock.Instant?
+
+    /// Whether a run may start now (an interval after the last); marks it started.
+    func begin(at now: ContinuousClock.Instant, interval: Duration, force: Bool) -> Bool {
+        if !force, let lastRun, now - lastRun < interval { return false }
+        lastRun = now
+        return true
     }
 }

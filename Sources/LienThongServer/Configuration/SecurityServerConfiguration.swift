@@ -60,19 +60,28 @@ public struct SecurityServerConfiguration: Codable, Sendable, Hashable {
         /// How long checkpoints may go without the registry's receipt before the server refuses
         /// exchanges (fail closed, like X-Road's timestamping limit); 14,400 s (4 h) by default.
         public var checkpointFailureLimitSeconds: Int
+        /// Records older than this many days move from the store to signed archive files in
+        /// ``archiveDirectory`` (once the registry has countersigned them); `nil` keeps everything
+        /// in the store.
+        public var retentionDays: Int?
+        /// Where archive files go; `data_directory/archive` by default.
+        public var archiveDirectory: String?
 
         /// Creates audit settings.
         public init(hmacKeyFile: String? = nil, servicePatterns: [String: [String]] = [:], node: String = "default",
-                    postgresURL: String? = nil, checkpointFailureLimitSeconds: Int = 14_400) {
+                    postgresURL: String? = nil, checkpointFailureLimitSeconds: Int = 14_400,
+                    retentionDays: Int? = nil, archiveDirectory: String? = nil) {
             self.hmacKeyFile = hmacKeyFile
             self.servicePatterns = servicePatterns
             self.node = node
             self.postgresURL = postgresURL
             self.checkpointFailureLimitSeconds = checkpointFailureLimitSeconds
+            self.retentionDays = retentionDays
+            self.archiveDirectory = archiveDirectory
         }
 
         private enum CodingKeys: String, CodingKey {
-            case hmacKeyFile, servicePatterns, node, postgresURL, checkpointFailureLimitSeconds
+            case hmacKeyFile, servicePatterns, node, postgresURL, checkpointFailureLimitSeconds, retentionDays, archiveDirectory
         }
 
         /// Decodes audit settings; every key is optional.
@@ -82,7 +91,9 @@ public struct SecurityServerConfiguration: Codable, Sendable, Hashable {
                       servicePatterns: try c.decodeIfPresent([String: [String]].self, forKey: .servicePatterns) ?? [:],
                       node: try c.decodeIfPresent(String.self, forKey: .node) ?? "default",
                       postgresURL: try c.decodeIfPresent(String.self, forKey: .postgresURL),
-                      checkpointFailureLimitSeconds: try c.decodeIfPresent(Int.self, forKey: .checkpointFailureLimitSeconds) ?? 14_400)
+                      checkpointFailureLimitSeconds: try c.decodeIfPresent(Int.self, forKey: .checkpointFailureLimitSeconds) ?? 14_400,
+                      retentionDays: try c.decodeIfPresent(Int.self, forKey: .retentionDays),
+                      archiveDirectory: try c.decodeIfPresent(String.self, forKey: .archiveDirectory))
         }
     }
 
@@ -262,6 +273,7 @@ public struct SecurityServerConfiguration: Codable, Sendable, Hashable {
             services[index].openAPIFile = services[index].openAPIFile.map(resolve)
         }
         audit.hmacKeyFile = audit.hmacKeyFile.map(resolve)
+        audit.archiveDirectory = audit.archiveDirectory.map(resolve)
     }
 
     /// Checks identifiers, ports, URLs and limits; the first problem is thrown.
@@ -291,6 +303,9 @@ public struct SecurityServerConfiguration: Codable, Sendable, Hashable {
         }
         guard audit.checkpointFailureLimitSeconds > 0 else {
             throw .init("audit.checkpoint_failure_limit_seconds must be positive")
+        }
+        if let days = audit.retentionDays, days < 1 {
+            throw .init("audit.retention_days must be at least 1 (leave it out to keep every record)")
         }
         for service in services {
             let id: ServiceId

@@ -133,7 +133,12 @@ public struct LienThongSecurityServer: Sendable {
                 let checkpoints = (audit as? AuditLog).map { log in
                     CheckpointService(log: log, server: serverId, node: c.audit.node, signer: signerForAudit, trust: trust,
                                       submitter: RegistryCheckpointClient(configurationURL: c.registryURL, http: registryClient),
-                                      logger: quiet, clock: hooks.clock)
+                                      logger: quiet, clock: hooks.clock,
+                                      retention: c.audit.retentionDays.map { days in
+                                          CheckpointService.Retention(
+                                              maximumAge: .seconds(Int64(days) * 86_400),
+                                              directory: c.audit.archiveDirectory.map(URL.init(fileURLWithPath:)) ?? data.appendingPathComponent("archive"))
+                                      })
                 }
                 let runtime = try SecurityServerRuntime(
                     configuration: c, serverId: serverId, trust: trust,
