@@ -4,6 +4,7 @@ import LienThongAudit
 import LienThongAuditPostgres
 import LienThongTrust
 import Logging
+import X509
 
 /// `lienthong audit ...`: the audit log's tools.
 struct AuditCommand: AsyncParsableCommand {
@@ -15,18 +16,40 @@ struct AuditCommand: AsyncParsableCommand {
     struct Verify: AsyncParsableCommand {
         static let configuration = CommandConfiguration(
             abstract: "Verify a security server's audit log offline: every record present, in order, unchanged and well-formed; every checkpoint and registry receipt signed, chained and matching the records; print the tree head.")
-        @Argument(help: "The log file (data_directory/audit.sqlite of a security server).") var path: String
+        @Argument(help: "The log file (data_directory/audit.sqlite of a security server); omit with --postgres.") var path: String?
         @Option(help: "The instance root CA certificate (PEM): also check that checkpoints are signed by the server's owner and receipts by the registry.")
         var ca: String?
-        @Option(help: "The directory of the log's archive files (default: `archive` next to the log, if it exists).")
+        @Option(help: "The directory of the log's archive files (default: `archive` next to the log file, if it exists).")
         var archives: String?
+        @Option(help: "Verify a log kept in PostgreSQL instead: postgres://user:password@host:port/database.")
+        var postgres: String?
+        @Option(help: "With --postgres: the partition, SERVER_ID/NODE (e.g. VN/GOV/000.00.00.G22/ss1/default).")
+        var partition: String?
+
+        func validate() throws {
+            guard (path == nil) != (postgres == nil) else { throw ValidationError("give either a log file or --postgres URL --partition SERVER_ID/NODE") }
+            if postgres != nil, partition == nil { throw ValidationError("--postgres needs --partition SERVER_ID/NODE") }
+        }
 
         func run() async throws {
-            guard FileManager.default.fileExists(atPath: path) else { throw ValidationError("\(path) does not exist") }
             let anchors = try ca.map { try PEMFiles.readCertificates(URL(fileURLWithPath: $0)) }
-            let store = try SQLiteAuditLeafStore(path: path)
+            if let postgres, let partition {
+                let configuration: PostgresAuditLeafStore.Configuration
+                do { configuration = try PostgresAuditLeafStore.Configuration(url: postgres) } catch { throw ValidationError("--postgres: \(error)") }
+                var logger = Logger(label: "lienthong.audit.verify")
+                logger.logLevel = .warning
+                try await PostgresAuditLeafStore.withStore(configuration: configuration, node: partition, logger: logger) { store in
+                    try await Self.verify(store, anchors: anchors, ca: ca, archives: archives.map(URL.init(fileURLWithPath:)))
+                }
+                return
+            }
+            guard let path, FileManager.default.fileExists(atPath: path) else { throw ValidationError("\(path ?? "") does not exist") }
             let beside = URL(fileURLWithPath: path).deletingLastPathComponent().appendingPathComponent("archive")
             let directory = archives.map(URL.init(fileURLWithPath:)) ?? (FileManager.default.fileExists(atPath: beside.path) ? beside : nil)
+            try await Self.verify(try SQLiteAuditLeafStore(path: path), anchors: anchors, ca: ca, archives: directory)
+        }
+
+        static func verify(_ store: any AuditLeafStore, anchors: [Certificate]?, ca: String?, archives directory: URL?) async throws {
             do {
                 let report = try await AuditLogVerifier.verify(store, anchors: anchors, archiveDirectory: directory)
                 print("OK  \(report.treeHead.treeSize) records, tree head \(report.treeHead.rootHash.hex)")
