@@ -201,3 +201,25 @@ struct CheckpointTests {
         try await signers.receipt(second, into: log, registrySequence: 2, at: now.addingTimeInterval(1))
     }
 }
+
+@Suite("Usage keys read from canonical bytes")
+struct UsageKeyReaderTests {
+    @Test func theFastReaderAgreesWithTheFullParser() throws {
+        let protector = try PersonalDataProtector(key: AuditLogTests.key)
+        let fixture = AuditLogTests()
+        for i in 0..<200 {
+            var event = fixture.event(i)
+            event.outcome = [.success, .refused, .failed][i % 3]
+            if i % 3 != 0 { event.errorType = "Server.ClientProxy.AccessDenied" }
+            if i % 5 == 0 { event.client = nil }
+            if i % 7 == 0 { event.dataset = "VN/GOV/000.00.00.G22/datasets/dan-cu" }
+            if i % 11 == 0 { event.agreement = "agr-\"quoted\"-\(i)" }     // an escape: the slow path
+            if i % 13 == 0 { event.service = "VN/GOV/000.00.00.G22/DANCU/tra-c\u{1EE9}u" }
+            event.endedAt = event.startedAt.addingTimeInterval(Double(i) / 1000)
+            let record = try AuditRecord(event: event, sequence: UInt64(i), protector: protector)
+            let read = try AuditLogVerifier.usageKeyForTesting(record.canonicalBytes())
+            #expect(read.key == UsageCounter.Key(record), "record \(i)")
+            #expect(read.duration == record.durationMilliseconds)
+        }
+    }
+}

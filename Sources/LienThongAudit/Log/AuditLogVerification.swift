@@ -124,10 +124,14 @@ extension AuditLogVerifier {
     /// The usage key and duration of a leaf that ``LeafChecker`` has already accepted.
     static func usageKey(of leaf: StoredLeaf) throws(AuditVerificationFailure) -> (key: UsageCounter.Key, duration: Int64) {
         do {
-            let record = try AuditRecord(canonicalBytes: leaf.bytes)
-            return (UsageCounter.Key(record), record.durationMilliseconds)
+            return try UsageKeyReader.read(leaf.bytes)
         } catch {
             throw AuditVerificationFailure(sequence: leaf.sequence, reason: "not a valid canonical record: \(error)")
         }
+    }
+
+    /// ``UsageKeyReader/read(_:)``, for tests.
+    public static func usageKeyForTesting(_ bytes: [UInt8]) throws(AuditRecordError) -> (key: UsageCounter.Key, duration: Int64) {
+        try UsageKeyReader.read(bytes)
     }
 }

@@ -87,7 +87,7 @@ public enum CanonicalRecordValidator {
         try bytes.withUnsafeBufferPointer { (buffer) throws(CanonicalRecordRejection) in try validate(buffer) }
     }
 
-    /// Validates the bytes in `buffer`; see ``validate(_:)-([UInt8])``.
+    /// Validates the bytes in `buffer`, as the array form does.
     public static func validate(_ buffer: UnsafeBufferPointer<UInt8>) throws(CanonicalRecordRejection) -> CanonicalRecordSummary {
         var cursor = CanonicalJSONCursor(buffer)
         var fields = Fields()
