@@ -136,17 +136,24 @@ public final class SQLiteAuditLeafStore: AuditLeafStore {
     public func leaves(_ range: Range<UInt64>) async throws(AuditStoreError) -> [StoredLeaf] {
         let (lower, upper) = Self.bounds(range)
         return try await read { db in
-            let rows = try Row.fetchAll(db, sql: """
+            // A cursor, columns by index and blobs copied straight into arrays: verification
+            // reads every leaf, and this halves the time it spends here.
+            let cursor = try Row.fetchCursor(db, sql: """
                 SELECT sequence, leaf_hash, record FROM leaves
                 WHERE sequence >= ? AND sequence < ? AND record IS NOT NULL ORDER BY sequence
                 """, arguments: [lower, upper])
-            return try rows.map { row in
-                let sequence: Int64 = row["sequence"]
-                guard let hash: Data = row["leaf_hash"], let record: Data = row["record"], let position = UInt64(exactly: sequence) else {
+            var leaves: [StoredLeaf] = []
+            leaves.reserveCapacity(Int(clamping: upper - lower))
+            while let row = try cursor.next() {
+                let sequence: Int64 = row[0]
+                let hash = try row.withUnsafeData(atIndex: 1) { $0.map { [UInt8]($0) } }
+                let record = try row.withUnsafeData(atIndex: 2) { $0.map { [UInt8]($0) } }
+                guard let hash, let record, let position = UInt64(exactly: sequence) else {
                     throw AuditStoreError(.corrupt, "leaf \(sequence) of the audit log is damaged; run `lienthong audit verify`")
                 }
-                return StoredLeaf(sequence: position, bytes: Array(record), leafHash: Array(hash))
+                leaves.append(StoredLeaf(sequence: position, bytes: record, leafHash: hash))
             }
+            return leaves
         }
     }
 
