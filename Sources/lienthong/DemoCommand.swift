@@ -104,7 +104,6 @@ struct DemoCommand: AsyncParsableCommand {
 
         step("Not built yet (see `issues`):")
         print("""
-           - archiving of old audit records (issue 5)
            - compliance view, auditor API and the full demo network (issue 6)
            - benchmark against an nginx mutual-TLS relay (issue 7)
            So far: identifiers, PKI, OCSP, certificate validation, signatures, the registry with its signed configuration,
