@@ -28,4 +28,12 @@ fi
 # The end-to-end tests drive the real `lienthong` executable.
 swift build
 
-swift test "$@"
+if [ $# -eq 0 ]; then
+  # The socket-timing tests of the peer client run on their own after the rest: on 2 cores the
+  # end-to-end suites (server processes killed and restarted, PostgreSQL, full disks) can stall
+  # them for seconds, which they would read as a timeout that did not fire.
+  swift test --skip PeerClientTests
+  swift test --skip-build --filter PeerClientTests
+else
+  swift test "$@"
+fi
