@@ -156,7 +156,10 @@ public enum EvidenceVerifier {
         do {
             let validated = try await CertificateValidator(trustAnchors: anchors, revocation: revocation)
                 .validate(chain: jws.certificateChain, role: .member, stapledOCSP: stapled, at: time)
-            if let signer, validated.holderId != signer.canonical {
+            guard let signer else {
+                throw fail("cannot be attributed: the record does not name the member who must have signed it")
+            }
+            guard validated.holderId == signer.canonical else {
                 throw fail("is by \(validated.holderId), not by \(signer)")
             }
             let status = validated.revocation.map { " and not revoked (OCSP of \(AuditTimestamp($0.thisUpdate)?.rfc3339 ?? "?"))" } ?? ""
