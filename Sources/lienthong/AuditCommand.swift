@@ -151,15 +151,30 @@ struct AuditCommand: AsyncParsableCommand {
                 throw ExitCode(1)
             }
             do {
-                let report = try await EvidenceVerifier.verify(bundle, anchors: anchors)
-                print("OK  exchange \(bundle.exchange)")
-                for check in report.checks { print("  ✓ \(check)") }
-                for warning in report.warnings { print("  ! \(warning)") }
+                print(try await AuditCommand.verifyBundle(bundle, anchors: anchors))
             } catch {
                 print("BAD \(error)")
                 throw ExitCode(1)
             }
         }
+    }
+
+    /// Verifies `bundle` against the root CA in `caFile` and describes what was checked; throws
+    /// ``ExitCode`` 1 after printing the reason if it does not verify.
+    static func verifyBundle(_ bundle: EvidenceBundle, caFile: String) async throws -> String {
+        do {
+            return try await verifyBundle(bundle, anchors: try PEMFiles.readCertificates(URL(fileURLWithPath: caFile)))
+        } catch {
+            print("BAD \(error)")
+            throw ExitCode(1)
+        }
+    }
+
+    /// `OK exchange …` and one line per check and warning.
+    static func verifyBundle(_ bundle: EvidenceBundle, anchors: [Certificate]) async throws -> String {
+        let report = try await EvidenceVerifier.verify(bundle, anchors: anchors)
+        return (["OK  exchange \(bundle.exchange)"] + report.checks.map { "  ✓ \($0)" } + report.warnings.map { "  ! \($0)" })
+            .joined(separator: "\n")
     }
 
     struct BenchCommit: AsyncParsableCommand {

@@ -37,8 +37,8 @@ struct BenchCommand: AsyncParsableCommand {
             let (requests, warmup, rounds) = (self.requests, self.warmup, self.rounds)
             let result: Measurement = try await DevelopmentOCSPService(pki: pki).withRunning(host: "127.0.0.1", port: ocspPort) { _ in
                 var measured: Measurement?
-                try await DemoRegistry.run(pki: pki, ocspURL: ocspURL, ports: ports, verbose: false, step: { _ in }) { registryURL in
-                    measured = try await DemoExchange.withServers(pki: pki, registryURL: registryURL, ports: ports, quiet: true) { running in
+                try await DemoRegistry.run(pki: pki, ocspURL: ocspURL, ports: ports, verbose: false, step: { _ in }) { registry in
+                    measured = try await DemoExchange.withServers(pki: pki, registryURL: registry.globalConfigurationURL, ports: ports, quiet: true) { running in
                         try await Self.measure(running, requests: requests, warmup: warmup, rounds: rounds)
                     }
                 }

@@ -5,8 +5,9 @@ import LienThongRegistry
 import LienThongTrust
 import NIOSSL
 
-/// The registry part of `lienthong demo`: a real registry on loopback, set up through its API
-/// with an admin certificate, publishing a signed global configuration.
+/// The registry part of `lienthong demo` (and of `lienthong bench exchange`): a real registry on
+/// loopback, set up through its management API with an admin certificate, publishing a signed
+/// global configuration. All names and codes are illustrative; all records are synthetic.
 enum DemoRegistry {
     /// How often the demo's security servers checkpoint their audit logs (seconds).
     static let checkpointIntervalSeconds = 2
@@ -14,43 +15,81 @@ enum DemoRegistry {
     static let bca = "VN/GOV/000.00.00.G22"        // Bộ Công an — Ministry of Public Security
     static let justice = "VN/GOV/000.00.00.G13"    // Bộ Tư pháp — Ministry of Justice
     static let hanoi = "VN/GOV/000.00.00.H26"      // UBND TP Hà Nội (LGSP)
-    static let hcmc = "VN/GOV/000.00.00.H29"       // UBND TP Hồ Chí Minh (LGSP)
+    static let danang = "VN/GOV/000.00.00.H17"     // UBND TP Đà Nẵng (LGSP)
+    static let hcmc = "VN/GOV/000.00.00.H29"       // UBND TP Hồ Chí Minh: registered, no server yet
+
+    /// The members with a security server in the demo.
+    static let connected = [bca, justice, hanoi, danang]
+
+    static let population = "\(bca)/DANCU/tra-cuu-cong-dan"
+    static let civilStatus = "\(justice)/HOTICH/tra-cuu-khai-sinh"
+    static let populationDataset = "\(bca)/datasets/dan-cu"
+    static let civilStatusDataset = "\(justice)/datasets/ho-tich"
+    static let hanoiOneStop = "\(hanoi)/MOTCUA"
+    static let danangOneStop = "\(danang)/MOTCUA"
+    static let danangResidents = "\(danang)/QLDC"
+
+    /// Purpose codes (administrative procedures; illustrative).
+    static let purposeResidence = "1.004227"     // đăng ký thường trú
+    static let purposeBirth = "1.001193"         // đăng ký khai sinh
+    static let purposeHousing = "2.000305"       // xác nhận nơi cư trú cho hồ sơ nhà ở
 
     /// The inter-server port of each demo security server, chosen before they are registered.
     struct ServerPorts: Sendable {
         var byMember: [String: Int]
         static func pick() throws -> ServerPorts {
             var ports: [String: Int] = [:]
-            for member in [bca, justice, hanoi, hcmc] { ports[member] = try FreePort.find() }
+            for member in connected { ports[member] = try FreePort.find() }
             return ServerPorts(byMember: ports)
         }
     }
 
-    /// Runs the registry, sets it up, and runs `body` with its URL while it serves.
+    /// The agreements the demo sets up, by role in the story.
+    struct Agreements: Sendable {
+        var hanoiPopulation = ""
+        var hanoiCivilStatus = ""
+        var danangPopulation = ""
+        var dormant = ""
+        var expired = ""
+        var refusedRequest = ""
+        var pendingRequest = ""
+    }
+
+    /// The running registry, as `body` gets it.
+    struct Handle: Sendable {
+        var baseURL: String
+        var globalConfigurationURL: String { baseURL + "/globalconf" }
+        var agreements: Agreements
+    }
+
+    /// Runs the registry, sets it up, and runs `body` while it serves.
     static func run(pki: DevelopmentPKI, ocspURL: String, ocspFreshnessSeconds: Int = 3600, ports: ServerPorts, verbose: Bool = true,
-                    step: (String) -> Void, body: (String) async throws -> Void = { _ in }) async throws {
+                    step: (String) -> Void, say: @escaping (String) -> Void = { print($0) },
+                    body: (Handle) async throws -> Void) async throws {
         let admin = try pki.issue(role: .admin, holderId: "VN/GOV/000.00.00.VPCP/quan-tri-02")
         let tls = try pki.issue(role: .server, holderId: "VN/GOV/000.00.00.VPCP/registry")
+        let relay = try pki.issue(role: .auditor, holderId: "VN/GOV/000.00.00.VPCP/registry-evidence-relay")
         let dir = pki.directory
         let configuration = RegistryServerConfiguration(
             instance: "VN", port: 0, dataDirectory: dir.appendingPathComponent("registry-data").path, pkiDirectory: dir.path,
             tlsCertificateFile: dir.appendingPathComponent(tls.certificatePath).path,
             tlsKeyFile: dir.appendingPathComponent(tls.keyPath).path, ocspURL: ocspURL, ocspFreshnessSeconds: ocspFreshnessSeconds,
-            checkpointIntervalSeconds: checkpointIntervalSeconds)
+            checkpointIntervalSeconds: checkpointIntervalSeconds,
+            evidenceCertificateFile: dir.appendingPathComponent(relay.certificatePath).path,
+            evidenceKeyFile: dir.appendingPathComponent(relay.keyPath).path)
         try await RegistryServer(configuration: configuration).withRunning { port in
             let base = "https://127.0.0.1:\(port)"
-            step("5. Central registry on \(base) (mutual TLS 1.3, SQLite); set up through its API as admin quan-tri-02")
+            step("Central registry on \(base) (mutual TLS 1.3, SQLite), set up through its management API as admin quan-tri-02")
             let api = try RegistryAPIClient(
                 baseURL: base, certificateFile: dir.appendingPathComponent(admin.certificatePath).path,
                 keyFile: dir.appendingPathComponent(admin.keyPath).path, caFile: pki.url(.rootCertificate).path)
             let result: Result<Void, any Error>
             do {
-                try await setUp(api, pki: pki, ports: ports, verbose: verbose)
-                if verbose { try await publish(base: base, pki: pki) }
-                try await body(base + "/globalconf")
+                let agreements = try await setUp(api, pki: pki, ports: ports, say: verbose ? say : { _ in })
+                if verbose { try await publish(base: base, pki: pki, say: say) }
+                try await body(Handle(baseURL: base, agreements: agreements))
                 result = .success(())
             } catch {
-                print("   !! registry step failed: \(error)")
                 result = .failure(error)
             }
             try? await api.shutdown()
@@ -58,70 +97,88 @@ enum DemoRegistry {
         }
     }
 
-    private static func setUp(_ api: RegistryAPIClient, pki: DevelopmentPKI, ports: ServerPorts, verbose: Bool) async throws {
-        func print(_ line: String) { if verbose { Swift.print(line) } }
-        for (id, name, kind) in [(bca, "Bộ Công an", MemberKind.ministry), (justice, "Bộ Tư pháp", .ministry),
-                                 (hanoi, "UBND Thành phố Hà Nội", .province), (hcmc, "UBND Thành phố Hồ Chí Minh", .province)] {
-            let _: Member = try await api.post("/api/v1/members", NewMember(id: try MemberId(parsing: id), name: name, kind: kind))
+    private static func setUp(_ api: RegistryAPIClient, pki: DevelopmentPKI, ports: ServerPorts, say: (String) -> Void) async throws -> Agreements {
+        let members: [(String, String, String, MemberKind)] = [
+            (bca, "Bộ Công an", "Ministry of Public Security", .ministry),
+            (justice, "Bộ Tư pháp", "Ministry of Justice", .ministry),
+            (hanoi, "UBND Thành phố Hà Nội", "Hanoi People's Committee (LGSP)", .province),
+            (danang, "UBND Thành phố Đà Nẵng", "Da Nang People's Committee (LGSP)", .province),
+            (hcmc, "UBND Thành phố Hồ Chí Minh", "Ho Chi Minh City People's Committee", .province),
+        ]
+        for (id, name, english, kind) in members {
+            let _: Member = try await api.post("/api/v1/members", NewMember(id: try MemberId(parsing: id), name: name, nameEn: english, kind: kind))
         }
-        for id in ["\(bca)/DANCU", "\(justice)/HOTICH", "\(hanoi)/MOTCUA", "\(hcmc)/MOTCUA"] {
-            let _: Subsystem = try await api.post("/api/v1/subsystems", NewSubsystem(id: try SubsystemId(parsing: id)))
+        let subsystems = [("\(bca)/DANCU", "CSDL quốc gia về dân cư"), ("\(justice)/HOTICH", "CSDL hộ tịch điện tử"),
+                          (hanoiOneStop, "Hệ thống một cửa điện tử Hà Nội"), (danangOneStop, "Hệ thống một cửa điện tử Đà Nẵng"),
+                          (danangResidents, "Quản lý cư trú Đà Nẵng"), ("\(hcmc)/MOTCUA", "Hệ thống một cửa TP.HCM")]
+        for (id, name) in subsystems {
+            let _: Subsystem = try await api.post("/api/v1/subsystems", NewSubsystem(id: try SubsystemId(parsing: id), name: name))
         }
-        for member in [bca, justice, hanoi, hcmc] {
+        for member in connected {
             let record = try pki.records().first { $0.role == .server && $0.holderId == "\(member)/ss1" && $0.revokedAt == nil }
                 ?? pki.issue(role: .server, holderId: "\(member)/ss1")
             let pem = try PEMFiles.readText(pki.directory.appendingPathComponent(record.certificatePath))
             let _: SecurityServer = try await api.post("/api/v1/servers", NewSecurityServer(
                 id: try SecurityServerId(parsing: "\(member)/ss1"), address: "127.0.0.1:\(ports.byMember[member] ?? 0)", tlsCertificate: pem))
         }
-        let population = try ServiceId(parsing: "\(bca)/DANCU/tra-cuu-cong-dan")
-        let civil = try ServiceId(parsing: "\(justice)/HOTICH/tra-cuu-khai-sinh")
-        for service in [population, civil] {
+        say("   5 members (2 ministries, 3 provinces; Hồ Chí Minh City registered without a server), 6 subsystems, 4 security servers with pinned TLS certificates")
+        let populationService = try ServiceId(parsing: population)
+        let civilService = try ServiceId(parsing: civilStatus)
+        for (service, name) in [(populationService, "Tra cứu thông tin công dân"), (civilService, "Tra cứu thông tin khai sinh")] {
             let _: Service = try await api.post("/api/v1/services", NewService(
-                id: service, endpoints: [ServiceEndpoint(method: "GET", path: "/v1/{id}")]))
+                id: service, name: name, endpoints: [ServiceEndpoint(method: "GET", path: "/v1/{id}")]))
         }
-        let danCu = try DatasetId(parsing: "\(bca)/datasets/dan-cu")
-        let hoTich = try DatasetId(parsing: "\(justice)/datasets/ho-tich")
+        let danCu = try DatasetId(parsing: populationDataset)
+        let hoTich = try DatasetId(parsing: civilStatusDataset)
         let _: Dataset = try await api.post("/api/v1/datasets", NewDataset(
-            id: danCu, nameVi: "CSDL quốc gia về dân cư", nameEn: "National population database", classification: .confidential,
-            personalData: true, legalBasis: "Nghị định 47/2020/NĐ-CP", services: [population]))
+            id: danCu, nameVi: "Cơ sở dữ liệu quốc gia về dân cư", nameEn: "National population database", classification: .confidential,
+            personalData: true, legalBasis: "Luật Căn cước 2023; Nghị định 47/2024/NĐ-CP", services: [populationService]))
         let _: Dataset = try await api.post("/api/v1/datasets", NewDataset(
-            id: hoTich, nameVi: "CSDL hộ tịch điện tử", nameEn: "Civil status database", classification: .confidential,
-            personalData: true, legalBasis: "Luật Hộ tịch 2014", services: [civil]))
-        let until = Date().addingTimeInterval(365 * 86_400)
-        for consumer in ["\(hanoi)/MOTCUA", "\(hcmc)/MOTCUA"] {
-            let agreement: Agreement = try await api.post("/api/v1/agreements", NewAgreement(
-                dataset: danCu, services: [population], consumer: try SubsystemId(parsing: consumer), purposes: ["1.004227"],
-                legalBasis: "Nghị định 47/2020/NĐ-CP", validFrom: Date(), validUntil: until))
-            print("   agreement \(agreement.id): \(consumer) may read \(danCu) for purpose 1.004227 until \(ISO8601DateFormatter().string(from: until).prefix(10))")
+            id: hoTich, nameVi: "Cơ sở dữ liệu hộ tịch điện tử", nameEn: "Civil status database", classification: .confidential,
+            personalData: true, legalBasis: "Luật Hộ tịch 2014; Nghị định 87/2020/NĐ-CP", services: [civilService]))
+        say("   datasets: \(danCu) (Bộ Công an), \(hoTich) (Bộ Tư pháp)")
+
+        let day: TimeInterval = 86_400
+        let now = Date()
+        func agreement(_ consumer: String, _ dataset: DatasetId, _ service: ServiceId, _ purposes: [String], _ legalBasis: String,
+                       from: TimeInterval, until: TimeInterval, _ role: String) async throws -> String {
+            let created: Agreement = try await api.post("/api/v1/agreements", NewAgreement(
+                dataset: dataset, services: [service], consumer: try SubsystemId(parsing: consumer), purposes: purposes,
+                legalBasis: legalBasis, validFrom: now.addingTimeInterval(from * day), validUntil: now.addingTimeInterval(until * day)))
+            say("   agreement \(created.id): \(consumer) → \(dataset.datasetCode) for \(purposes.joined(separator: ", ")) — \(role)")
+            return created.id
         }
-        let request: AccessRequest = try await api.post("/api/v1/access-requests", NewAccessRequest(
-            consumer: try SubsystemId(parsing: "\(hanoi)/MOTCUA"), dataset: hoTich, purposes: ["9.000001"],
-            justification: "Thống kê dân số", legalBasis: "Nghị định 194/2025/NĐ-CP"))
-        do {
-            let _: AccessRequest = try await api.post("/api/v1/access-requests/\(request.id):decide",
-                                                      AccessDecisionInput(outcome: .refused))
-            print("   !! a refusal without a reason was accepted — this is a bug")
-        } catch {
-            print("   refusal without a written reason rejected: \(error)")
-        }
-        let refused: AccessRequest = try await api.post("/api/v1/access-requests/\(request.id):decide", AccessDecisionInput(
-            outcome: .refused, reason: "Mục đích thống kê không cần dữ liệu định danh cá nhân",
-            legalBasis: "Nghị định 13/2023/NĐ-CP về bảo vệ dữ liệu cá nhân"))
-        print("   request \(refused.id) refused, in writing: \(refused.decision?.reason ?? "-")")
-        do {
-            let _: Agreement = try await api.post("/api/v1/agreements", NewAgreement(
-                dataset: danCu, services: [civil], consumer: try SubsystemId(parsing: "\(hanoi)/MOTCUA"), purposes: [],
-                legalBasis: "-", validFrom: Date(), validUntil: until))
-            print("   !! an agreement over another owner's service was accepted — this is a bug")
-        } catch {
-            print("   agreement whose provider is not the dataset owner rejected: \(error)")
-        }
+        var result = Agreements()
+        result.hanoiPopulation = try await agreement(hanoiOneStop, danCu, populationService, [purposeResidence],
+                                                      "Nghị định 104/2022/NĐ-CP", from: -90, until: 275, "active, used")
+        result.hanoiCivilStatus = try await agreement(hanoiOneStop, hoTich, civilService, [purposeBirth],
+                                                       "Nghị định 63/2024/NĐ-CP", from: -90, until: 275, "active, used (and vetoed for a while)")
+        result.danangPopulation = try await agreement(danangOneStop, danCu, populationService, [purposeResidence],
+                                                       "Nghị định 104/2022/NĐ-CP", from: -90, until: 275, "active, used")
+        result.dormant = try await agreement(danangResidents, danCu, populationService, [purposeHousing],
+                                             "Nghị định 104/2022/NĐ-CP", from: -120, until: 245, "active, never used: dormant")
+        result.expired = try await agreement(danangOneStop, hoTich, civilService, [purposeBirth],
+                                             "Nghị định 63/2024/NĐ-CP", from: -400, until: -35, "expired 35 days ago")
+
+        let renewal: AccessRequest = try await api.post("/api/v1/access-requests", NewAccessRequest(
+            consumer: try SubsystemId(parsing: danangOneStop), dataset: hoTich, purposes: ["9.000001"],
+            justification: "Thống kê biến động dân số theo phường", legalBasis: "Nghị định 194/2025/NĐ-CP"))
+        let refused: AccessRequest = try await api.post("/api/v1/access-requests/\(renewal.id):decide", AccessDecisionInput(
+            outcome: .refused, reason: "Mục đích thống kê không cần dữ liệu định danh cá nhân; đề nghị dùng số liệu tổng hợp đã công bố",
+            legalBasis: "Nghị định 13/2023/NĐ-CP về bảo vệ dữ liệu cá nhân, Điều 3"))
+        result.refusedRequest = refused.id
+        say("   access request \(refused.id): \(danangOneStop) → \(hoTich.datasetCode) refused in writing: \(refused.decision?.reason ?? "-")")
+        let pending: AccessRequest = try await api.post("/api/v1/access-requests", NewAccessRequest(
+            consumer: try SubsystemId(parsing: hanoiOneStop), dataset: danCu, purposes: [purposeHousing],
+            justification: "Xác nhận nơi cư trú cho hồ sơ nhà ở xã hội", legalBasis: "Luật Nhà ở 2023"))
+        result.pendingRequest = pending.id
+        say("   access request \(pending.id): \(hanoiOneStop) → \(danCu.datasetCode) for \(purposeHousing), waiting for a decision")
         let verification: AuditTrailVerification = try await api.get("/api/v1/audit-trail/verify")
-        print("   admin audit trail: \(verification.count) entries, hash chain verified, head #\(verification.headSequence) \(verification.headHash.prefix(16))…")
+        say("   admin audit trail: \(verification.count) entries, hash chain verified")
+        return result
     }
 
-    private static func publish(base: String, pki: DevelopmentPKI) async throws {
+    private static func publish(base: String, pki: DevelopmentPKI, say: (String) -> Void) async throws {
         var tlsConfiguration = TLSConfiguration.makeClientConfiguration()
         tlsConfiguration.trustRoots = .certificates(try NIOSSLCertificate.fromPEMFile(pki.url(.rootCertificate).path))
         var configuration = HTTPClient.Configuration(tlsConfiguration: tlsConfiguration)
@@ -134,8 +191,8 @@ enum DemoRegistry {
                 trustAnchors: [pki.rootCertificate], httpClient: http)
             _ = try await client.refresh()
             let document = try await client.current()
-            print("   signed global configuration: serial \(document.serial), expires \(ISO8601DateFormatter().string(from: document.expiresAt)), "
-                  + "\(document.members.count) members, \(document.servers.count) pinned servers, \(document.agreements.count) agreements in force — signature verified")
+            say("   signed global configuration: serial \(document.serial), expires \(RegistryJSON.timestamp(document.expiresAt)), "
+                + "\(document.members.count) members, \(document.servers.count) pinned servers, \(document.agreements.count) agreements — signature verified")
             result = .success(())
         } catch {
             result = .failure(error)

@@ -10,6 +10,6 @@ struct LienThongCommand: AsyncParsableCommand {
         Security servers sign, relay and audit every exchange; a central registry publishes who may \
         read what; auditors verify the evidence offline. See README.md and docs/.
         """,
-        subcommands: [DemoCommand.self, PKICommand.self, MessageCommand.self, RegistryCommand.self, ServerCommand.self, AuditCommand.self, BenchCommand.self]
+        subcommands: [DemoCommand.self, PKICommand.self, MessageCommand.self, RegistryCommand.self, ServerCommand.self, AuditCommand.self, AuditorCommand.self, BenchCommand.self]
     )
 }

@@ -29,6 +29,8 @@ struct RegistryCommand: AsyncParsableCommand {
         @Option(help: "The registry's TLS key (PEM).") var tlsKey: String?
         @Option(help: "OCSP responder URL (default: from certificates).") var ocspURL: String?
         @Option(help: "Validity of each published global configuration, seconds.") var configValidity: Int = 600
+        @Option(help: "Evidence-relay certificate (an auditor certificate, PEM) for GET /api/v1/auditor/evidence/...") var evidenceCert: String?
+        @Option(help: "Evidence-relay key (PEM).") var evidenceKey: String?
 
         func run() async throws {
             let configuration: RegistryServerConfiguration
@@ -48,7 +50,8 @@ struct RegistryCommand: AsyncParsableCommand {
                 }
                 configuration = RegistryServerConfiguration(
                     instance: instance, host: host, port: port, dataDirectory: data, pkiDirectory: pki,
-                    tlsCertificateFile: tlsCert, tlsKeyFile: tlsKey, ocspURL: ocspURL, configurationValiditySeconds: configValidity)
+                    tlsCertificateFile: tlsCert, tlsKeyFile: tlsKey, ocspURL: ocspURL, configurationValiditySeconds: configValidity,
+                    evidenceCertificateFile: evidenceCert, evidenceKeyFile: evidenceKey)
             }
             guard configuration.configurationValiditySeconds >= 10 else {
                 throw ValidationError("the configuration validity must be at least 10 seconds")

@@ -71,13 +71,18 @@ struct ExchangeNetwork {
     }
 
     /// Runs the OCSP responder and the registry while `body` runs.
-    func withInfrastructure<T: Sendable>(checkpointIntervalSeconds: Int = 60, _ body: (ExchangeNetwork) async throws -> T) async throws -> T {
+    /// Runs the OCSP responder and the registry while `body` runs; with `evidenceRelay` the
+    /// registry gets an auditor certificate to fetch evidence from the servers.
+    func withInfrastructure<T: Sendable>(checkpointIntervalSeconds: Int = 60, evidenceRelay: Bool = false,
+                                         _ body: (ExchangeNetwork) async throws -> T) async throws -> T {
         try await DevelopmentOCSPService(pki: pki).withRunning(host: "127.0.0.1", port: 0) { ocspPort in
             let tls = try pki.issue(role: .server, holderId: "VN/GOV/000.00.00.VPCP/registry")
+            let relay = evidenceRelay ? try pki.issue(role: .auditor, holderId: "VN/GOV/000.00.00.VPCP/registry-evidence-relay") : nil
             let configuration = RegistryServerConfiguration(
                 instance: "VN", port: 0, dataDirectory: directory.appendingPathComponent("registry").path, pkiDirectory: pki.directory.path,
                 tlsCertificateFile: path(tls), tlsKeyFile: path(tls, key: true), ocspURL: "http://127.0.0.1:\(ocspPort)/",
-                ocspFreshnessSeconds: Self.ocspFreshness, checkpointIntervalSeconds: checkpointIntervalSeconds)
+                ocspFreshnessSeconds: Self.ocspFreshness, checkpointIntervalSeconds: checkpointIntervalSeconds,
+                evidenceCertificateFile: relay.map { path($0) }, evidenceKeyFile: relay.map { path($0, key: true) })
             return try await RegistryServer(configuration: configuration).withRunning { registryPort in
                 var network = self
                 network.ocspURL = "http://127.0.0.1:\(ocspPort)/"

@@ -140,14 +140,31 @@ public struct AuditCheckpoint: Sendable, Hashable {
     }
 }
 
-/// The usage of one client × service × dataset × agreement × outcome × error type in a window.
+/// The usage of one side × usage window × client × service × dataset × agreement × outcome ×
+/// error type, among the records of one checkpoint.
 public struct UsageCounter: Sendable, Hashable {
     /// The upper bounds (milliseconds, inclusive) of the latency histogram's buckets; the last
     /// bucket counts everything slower.
     public static let latencyBucketBounds: [Int64] = [5, 10, 25, 50, 100, 250, 500, 1_000, 2_500, 5_000, 10_000]
 
+    /// The length of a usage window: records are counted in the fixed, UTC-aligned 5-minute
+    /// window their exchange started in, so that the registry can set both sides' counts of one
+    /// agreement side by side, window by window, whatever the servers' checkpoint timing.
+    public static let windowMilliseconds: Int64 = 300_000
+
+    /// The start of the usage window `time` falls in.
+    public static func window(containing time: AuditTimestamp) -> AuditTimestamp {
+        let ms = time.millisecondsSince1970
+        let start = ms - ((ms % windowMilliseconds) + windowMilliseconds) % windowMilliseconds
+        return AuditTimestamp(millisecondsSince1970: start) ?? time
+    }
+
     /// What is counted.
     public struct Key: Sendable, Hashable, Comparable {
+        /// Which side wrote the records: a server that both consumes and provides keeps the two apart.
+        public var side: ExchangeSide
+        /// The start of the usage window (``UsageCounter/windowMilliseconds``) the exchanges started in.
+        public var window: AuditTimestamp
         /// The consumer subsystem (`X-Road-Client`), if known.
         public var client: String?
         /// The service called, if known.
@@ -161,9 +178,11 @@ public struct UsageCounter: Sendable, Hashable {
         /// The X-Road error type of a refusal or failure.
         public var errorType: String?
 
-        /// Creates a key.
-        public init(client: String?, service: String?, dataset: String?, agreement: String?,
+        /// Creates a key; `window` must be a window start (see ``UsageCounter/window(containing:)``).
+        public init(side: ExchangeSide, window: AuditTimestamp, client: String?, service: String?, dataset: String?, agreement: String?,
                     outcome: ExchangeOutcome, errorType: String?) {
+            self.side = side
+            self.window = window
             self.client = client
             self.service = service
             self.dataset = dataset
@@ -174,12 +193,13 @@ public struct UsageCounter: Sendable, Hashable {
 
         /// The key of the exchange `record` describes.
         public init(_ record: AuditRecord) {
-            self.init(client: record.client, service: record.service, dataset: record.dataset,
+            self.init(side: record.side, window: UsageCounter.window(containing: record.startedAt),
+                      client: record.client, service: record.service, dataset: record.dataset,
                       agreement: record.agreement, outcome: record.outcome, errorType: record.errorType)
         }
 
         private var parts: [String] {
-            [client, service, dataset, agreement, outcome.rawValue, errorType].map { $0.map { "1" + $0 } ?? "0" }
+            [side.rawValue, window.rfc3339] + [client, service, dataset, agreement, outcome.rawValue, errorType].map { $0.map { "1" + $0 } ?? "0" }
         }
 
         /// Orders keys field by field (absent before present), for the canonical usage order.
@@ -214,6 +234,8 @@ public struct UsageCounter: Sendable, Hashable {
     /// The canonical JSON value (absent key parts omitted).
     public var canonicalJSON: CanonicalJSON {
         var members: [String: CanonicalJSON] = [
+            "side": .string(key.side.rawValue),
+            "window": .string(key.window.rfc3339),
             "outcome": .string(key.outcome.rawValue),
             "count": .integer(Int64(truncatingIfNeeded: count)),
             "duration_ms_total": .integer(durationMillisecondsTotal),
@@ -229,12 +251,20 @@ public struct UsageCounter: Sendable, Hashable {
 
     init(json: CanonicalJSON, field: String) throws(AuditRecordError) {
         let reader = try JSONObjectReader(json, field: field, allowed: [
-            "client", "service", "dataset", "agreement", "outcome", "error_type", "count", "duration_ms_total", "latency_buckets",
+            "side", "window", "client", "service", "dataset", "agreement", "outcome", "error_type", "count", "duration_ms_total",
+            "latency_buckets",
         ])
+        guard let side = ExchangeSide(rawValue: try reader.string("side")) else {
+            throw .invalidValue(field: reader.path("side"))
+        }
+        let window = try reader.timestamp("window")
+        guard UsageCounter.window(containing: window) == window else {
+            throw .invalidValue(field: reader.path("window"))
+        }
         guard let outcome = ExchangeOutcome(rawValue: try reader.string("outcome")) else {
             throw .invalidValue(field: reader.path("outcome"))
         }
-        key = Key(client: try reader.optionalString("client"), service: try reader.optionalString("service"),
+        key = Key(side: side, window: window, client: try reader.optionalString("client"), service: try reader.optionalString("service"),
                   dataset: try reader.optionalString("dataset"), agreement: try reader.optionalString("agreement"),
                   outcome: outcome, errorType: try reader.optionalString("error_type"))
         count = try reader.unsignedInteger("count")

@@ -183,7 +183,12 @@ public actor AuditLog: ExchangeAuditSink {
     /// the registry's receipt.
     ///
     /// - Throws: ``AuditStoreError`` if signing or storing fails (nothing changes then).
+    ///
+    /// `misreportUsage` exists only for tests of the registry's compliance view: it replaces the
+    /// usage counters the checkpoint reports (a server that under-reports), which `lienthong
+    /// audit verify` then flags against the records. Production code never passes it.
     public func makeCheckpoint(server: String, node: String, at now: Date,
+                               misreportUsage: (@Sendable ([UsageCounter]) -> [UsageCounter])? = nil,
                                sign: @Sendable (AuditCheckpoint) throws -> String) async throws(AuditStoreError) -> StoredCheckpoint {
         guard !checkpointing else { throw AuditStoreError(.sequenceConflict, "a checkpoint is already being made") }
         checkpointing = true
@@ -204,7 +209,7 @@ public actor AuditLog: ExchangeAuditSink {
         let checkpoint = AuditCheckpoint(
             server: server, node: node, sequence: (previous?.sequence).map { $0 + 1 } ?? 0, tree: head,
             previous: previous?.tree, consistencyProof: proof, windowStart: start, windowEnd: end,
-            usage: Array(tally.values))
+            usage: misreportUsage.map { $0(Array(tally.values)) } ?? Array(tally.values))
         let signature: String
         do { signature = try sign(checkpoint) } catch {
             throw AuditStoreError(.invalidRecord, "checkpoint \(checkpoint.sequence) cannot be signed: \(error)")

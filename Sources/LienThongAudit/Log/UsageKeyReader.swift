@@ -10,7 +10,9 @@ enum UsageKeyReader {
     static func read(_ bytes: [UInt8]) throws(AuditRecordError) -> (key: UsageCounter.Key, duration: Int64) {
         let fast: (key: UsageCounter.Key, duration: Int64)? = bytes.withUnsafeBufferPointer { buffer in
             guard let outcomeText = string(buffer, "\"outcome\":"), let outcome = ExchangeOutcome(rawValue: outcomeText),
-                  let duration = integer(buffer, "\"duration_ms\":") else { return nil }
+                  let duration = integer(buffer, "\"duration_ms\":"),
+                  let sideText = string(buffer, "\"side\":"), let side = ExchangeSide(rawValue: sideText),
+                  let startedText = string(buffer, "\"started_at\":"), let started = AuditTimestamp(rfc3339: startedText) else { return nil }
             var parts: [String?] = []
             for name in ["\"client\":", "\"service\":", "\"dataset\":", "\"agreement\":", "\"error_type\":"] as [StaticString] {
                 switch member(buffer, name) {
@@ -19,7 +21,7 @@ enum UsageKeyReader {
                 case .escaped: return nil
                 }
             }
-            return (UsageCounter.Key(client: parts[0], service: parts[1], dataset: parts[2], agreement: parts[3],
+            return (UsageCounter.Key(side: side, window: UsageCounter.window(containing: started), client: parts[0], service: parts[1], dataset: parts[2], agreement: parts[3],
                                      outcome: outcome, errorType: parts[4]), duration)
         }
         if let fast { return fast }

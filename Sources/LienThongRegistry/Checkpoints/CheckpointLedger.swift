@@ -106,6 +106,7 @@ public actor CheckpointLedger {
                     BEGIN SELECT RAISE(ABORT, 'the checkpoint ledger is append-only'); END;
                 """)
         }
+        migrator.registerMigration("v2-usage") { db in try UsageStore.migrate(db) }
         try migrator.migrate(pool)
         self.pool = pool
         self.instance = instance
@@ -203,12 +204,41 @@ public actor CheckpointLedger {
                     """, arguments: [Int64(registrySequence), checkpoint.server, checkpoint.node, Int64(checkpoint.sequence),
                                      Int64(checkpoint.tree.treeSize), checkpoint.windowStart.rfc3339, checkpoint.windowEnd.rfc3339,
                                      receivedAt.rfc3339, Data(body), signature, Data(receiptBytes), receiptSignature])
+                // Usage is counted in the same transaction: a checkpoint is counted once, or not at all.
+                try UsageStore.ingest(db, checkpoint: checkpoint, registrySequence: registrySequence)
             }
         } catch {
             throw CheckpointRefusal(.unavailable, "the checkpoint ledger cannot be written: \(error)")
         }
         head = (registrySequence, MerkleHash.plainSHA256(receiptBytes))
         return (entry, true)
+    }
+
+    /// Read access to the ledger's database, for ``ComplianceEngine``: the checkpoints and the
+    /// usage tables built from them (`docs/compliance.md`). Reads see a consistent snapshot and
+    /// never wait for ``submit(body:signature:ocsp:owner:)``.
+    public nonisolated var reader: any DatabaseReader { pool }
+
+    /// Per security server (canonical id), the latest checkpoint `window_end` it has reached: the
+    /// earliest over its log partitions (nodes), leaving out a node more than 24 hours behind the
+    /// server's most recent one. A server that never checkpointed is absent.
+    public nonisolated func latestWindowEnds() throws(CheckpointRefusal) -> [String: AuditTimestamp] {
+        let ends: [String: Int64]
+        do { ends = try pool.read { db in try UsageStore.latestWindowEnds(db) } } catch {
+            throw CheckpointRefusal(.unavailable, "the checkpoint ledger cannot be read: \(error)")
+        }
+        return ends.compactMapValues { AuditTimestamp(millisecondsSince1970: $0) }
+    }
+
+    /// **Benchmarks and tests only**: adds the usage counters and windows of `checkpoints` to the
+    /// usage tables through the same ingestion code as ``submit(body:signature:ocsp:owner:)``, in
+    /// one transaction, WITHOUT verifying, countersigning or storing the checkpoints themselves
+    /// (their usage rows get registry sequence 0). `lienthong registry bench-compliance` uses it to
+    /// load a year of synthetic usage; nothing on a request path may call it.
+    package nonisolated func ingestSynthetic(_ checkpoints: [AuditCheckpoint]) async throws {
+        try await pool.write { db in
+            for checkpoint in checkpoints { try UsageStore.ingest(db, checkpoint: checkpoint, registrySequence: 0) }
+        }
     }
 
     /// Entries in registry order, optionally for one server, with `registry_sequence >= from`.

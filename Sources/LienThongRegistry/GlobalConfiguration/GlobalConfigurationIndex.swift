@@ -22,6 +22,7 @@ public struct GlobalConfigurationIndex: Sendable {
     private let serversByOwner: [MemberId: [GlobalConfiguration.ServerEntry]]
     private let services: [ServiceId: GlobalConfiguration.ServiceEntry]
     private let datasets: [DatasetId: GlobalConfiguration.DatasetEntry]
+    private let datasetsByService: [ServiceId: DatasetId]
     private let agreementsByConsumerService: [ConsumerService: [GlobalConfiguration.AgreementEntry]]
 
     /// Indexes `configuration`. When an id appears twice (which a registry never publishes),
@@ -36,6 +37,8 @@ public struct GlobalConfigurationIndex: Sendable {
         serversByOwner = Dictionary(grouping: configuration.servers, by: { $0.id.owner })
         services = Dictionary(configuration.services.map { ($0.id, $0) }, uniquingKeysWith: { first, _ in first })
         datasets = Dictionary(configuration.datasets.map { ($0.id, $0) }, uniquingKeysWith: { first, _ in first })
+        datasetsByService = Dictionary(configuration.datasets.flatMap { dataset in dataset.services.map { ($0, dataset.id) } },
+                                       uniquingKeysWith: { first, _ in first })
         var agreements: [ConsumerService: [GlobalConfiguration.AgreementEntry]] = [:]
         for agreement in configuration.agreements {
             for service in agreement.services {
@@ -70,6 +73,9 @@ public struct GlobalConfigurationIndex: Sendable {
 
     /// The dataset with `id`, if listed.
     public func dataset(_ id: DatasetId) -> GlobalConfiguration.DatasetEntry? { datasets[id] }
+
+    /// The dataset `service` exposes, if any: what an exchange with it is about, even a refused one.
+    public func dataset(exposedBy service: ServiceId) -> DatasetId? { datasetsByService[service] }
 
     /// The agreements that let `consumer` call `service` at `time` (in force at that time), in id order.
     ///

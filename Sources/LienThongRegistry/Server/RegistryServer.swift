@@ -39,11 +39,18 @@ public struct RegistryServerConfiguration: Codable, Sendable {
     public var ocspFreshnessSeconds: Int
     /// Checkpoint interval published to security servers, in seconds (default 60).
     public var checkpointIntervalSeconds: Int
+    /// The registry's evidence-relay identity: an `auditor` certificate (PEM) with which the
+    /// auditor API fetches evidence bundles from the security servers' auditor endpoints.
+    /// Without it, `GET /api/v1/auditor/evidence/...` answers 503.
+    public var evidenceCertificateFile: String?
+    /// The evidence-relay key (PEM).
+    public var evidenceKeyFile: String?
 
     /// Creates a configuration from a development PKI directory's standard file names.
     public init(instance: String, host: String = "127.0.0.1", port: Int, dataDirectory: String, pkiDirectory: String,
                 tlsCertificateFile: String, tlsKeyFile: String, ocspURL: String? = nil,
-                configurationValiditySeconds: Int = 600, ocspFreshnessSeconds: Int = 3600, checkpointIntervalSeconds: Int = 60) {
+                configurationValiditySeconds: Int = 600, ocspFreshnessSeconds: Int = 3600, checkpointIntervalSeconds: Int = 60,
+                evidenceCertificateFile: String? = nil, evidenceKeyFile: String? = nil) {
         let pki = URL(fileURLWithPath: pkiDirectory)
         self.instance = instance
         self.host = host
@@ -58,6 +65,8 @@ public struct RegistryServerConfiguration: Codable, Sendable {
         self.configurationValiditySeconds = configurationValiditySeconds
         self.ocspFreshnessSeconds = ocspFreshnessSeconds
         self.checkpointIntervalSeconds = checkpointIntervalSeconds
+        self.evidenceCertificateFile = evidenceCertificateFile
+        self.evidenceKeyFile = evidenceKeyFile
     }
 }
 
@@ -142,6 +151,12 @@ public struct RegistryServer: Sendable {
             path: data.appendingPathComponent("checkpoints.sqlite").path, instance: c.instance,
             signer: try DetachedJWS.Signer(key: signingKey, chain: signingChain), validator: validator)
         CheckpointRoutes(ledger: ledger, registry: registry).register(on: router.group())
+        var evidenceClient: ServerOperationsClient?
+        if let certificate = c.evidenceCertificateFile, let key = c.evidenceKeyFile {
+            evidenceClient = try ServerOperationsClient(certificateFile: certificate, keyFile: key, caFile: c.trustAnchorFile)
+        }
+        AuditorRoutes(registry: registry, ledger: ledger, evidence: evidenceClient.map { EvidenceRelay(client: $0) }, clock: { Date() })
+            .register(on: router.group())
         router.get("healthz") { _, _ in "ok" }
 
         var tls = TLSConfiguration.makeServerConfiguration(
@@ -162,8 +177,20 @@ public struct RegistryServer: Sendable {
 
         // Re-sign before expiry even when nothing changes.
         let refresher = PeriodicTask(interval: .seconds(max(1, c.configurationValiditySeconds / 10)), action: republish)
-        return ServiceGroup(configuration: ServiceGroupConfiguration(
-            services: [app, refresher] as [any ServiceLifecycle.Service], gracefulShutdownSignals: signals, logger: quiet))
+        var services: [any ServiceLifecycle.Service] = [app, refresher]
+        if let evidenceClient { services.append(ClosesAtShutdown(close: { try? await evidenceClient.shutdown() })) }
+        return ServiceGroup(configuration: ServiceGroupConfiguration(services: services, gracefulShutdownSignals: signals, logger: quiet))
+    }
+}
+
+/// Waits for graceful shutdown (or cancellation), then runs `close`: releases a client the
+/// routes use.
+struct ClosesAtShutdown: ServiceLifecycle.Service {
+    let close: @Sendable () async -> Void
+
+    func run() async throws {
+        try? await gracefulShutdown()
+        await close()
     }
 }
 

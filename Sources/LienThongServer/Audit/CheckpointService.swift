@@ -90,13 +90,16 @@ public struct CheckpointService: ServiceLifecycle.Service {
     let logger: Logger
     let clock: @Sendable () -> Date
     let retention: Retention?
+    /// Test-only: see ``ExchangeTestHooks/misreportCheckpointUsage``.
+    let misreportUsage: (@Sendable ([UsageCounter]) -> [UsageCounter])?
     private let archiveState = ArchiveState()
 
     /// Creates the service; `retention` `nil` keeps every record in the store.
     public init(log: AuditLog, server: SecurityServerId, node: String, signer: MemberSigner, trust: TrustState,
                 submitter: any CheckpointSubmitting, logger: Logger, clock: @escaping @Sendable () -> Date = { Date() },
-                retention: Retention? = nil) {
+                retention: Retention? = nil, misreportUsage: (@Sendable ([UsageCounter]) -> [UsageCounter])? = nil) {
         self.retention = retention
+        self.misreportUsage = misreportUsage
         self.log = log
         self.server = server
         self.node = node
@@ -174,7 +177,7 @@ public struct CheckpointService: ServiceLifecycle.Service {
     private func makeCheckpoint() async {
         let signer = self.signer
         do {
-            _ = try await log.makeCheckpoint(server: server.canonical, node: node, at: clock()) { checkpoint in
+            _ = try await log.makeCheckpoint(server: server.canonical, node: node, at: clock(), misreportUsage: misreportUsage) { checkpoint in
                 try signer.sign(digest: checkpoint.digest).compact
             }
         } catch {

@@ -68,6 +68,8 @@ struct ConsumerExchange: Sendable {
             guard let entry = index.service(parsed.service) else {
                 throw XRoadFault(.consumerUnknownService, "Service \(parsed.service) is not in the global configuration.")
             }
+            // Known before the agreement check, so that a refusal still says which dataset was asked for.
+            event.dataset = index.dataset(exposedBy: parsed.service)?.canonical
             let agreement = try AccessPolicy.agreement(client: parsed.client, service: parsed.service, purpose: parsed.purpose,
                                                        index: index, side: .consumer, now: now)
             event.agreement = agreement.id

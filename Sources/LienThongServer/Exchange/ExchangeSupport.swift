@@ -17,13 +17,18 @@ public struct ExchangeTestHooks: Sendable {
     /// The server's clock: exchange checks and the global configuration's expiry use it (a test
     /// moves it forward to see the configuration expire).
     public var clock: @Sendable () -> Date
+    /// Replace the usage counters of every checkpoint this server signs: a server that
+    /// under-reports, for tests of the registry's discrepancy detection.
+    public var misreportCheckpointUsage: (@Sendable ([UsageCounter]) -> [UsageCounter])?
 
     /// No misbehaviour.
     public init(tamperRequestSignature: Bool = false, tamperResponseSignature: Bool = false,
-                clock: @escaping @Sendable () -> Date = { Date() }) {
+                clock: @escaping @Sendable () -> Date = { Date() },
+                misreportCheckpointUsage: (@Sendable ([UsageCounter]) -> [UsageCounter])? = nil) {
         self.tamperRequestSignature = tamperRequestSignature
         self.tamperResponseSignature = tamperResponseSignature
         self.clock = clock
+        self.misreportCheckpointUsage = misreportCheckpointUsage
     }
 }
 

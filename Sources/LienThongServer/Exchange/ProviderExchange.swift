@@ -99,12 +99,13 @@ struct ProviderExchange: Sendable {
         }
 
         // Agreement, then the data owner's veto.
+        event.dataset = index.dataset(exposedBy: parsed.service)?.canonical
         let agreement = try AccessPolicy.agreement(client: parsed.client, service: parsed.service, purpose: parsed.purpose,
                                                    index: index, side: .provider, now: now)
         event.agreement = agreement.id
         event.dataset = agreement.dataset.canonical
-        try runtime.veto.check(client: parsed.client, service: parsed.service,
-                               enabledInConfiguration: index.service(parsed.service)?.enabled ?? false, server: runtime.serverId)
+        try runtime.veto.current.check(client: parsed.client, service: parsed.service,
+                                       enabledInConfiguration: index.service(parsed.service)?.enabled ?? false, server: runtime.serverId)
         guard let local else {
             throw XRoadFault(.providerUnknownService, "Service \(parsed.service) has no backend on this server.")
         }

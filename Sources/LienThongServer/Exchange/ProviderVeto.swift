@@ -3,6 +3,9 @@ import LienThongCore
 /// The data owner's veto (ARCHITECTURE §4 step 4), checked by the provider after the agreement:
 /// whatever the registry says, the owner may stop serving — all of it (maintenance), one service,
 /// or one client.
+///
+/// A running server holds its veto in a ``VetoState``: it starts from the configuration and the
+/// owner's admin may replace it at run time (`PUT /admin/v1/veto`, ``OperationsResponder``).
 public struct ProviderVeto: Sendable, Hashable {
     /// Every provided service refuses.
     public let maintenance: Bool
@@ -13,9 +16,14 @@ public struct ProviderVeto: Sendable, Hashable {
 
     /// The veto of a configuration.
     public init(_ veto: SecurityServerConfiguration.Veto) {
-        self.maintenance = veto.maintenance
-        self.disabledServices = Set(veto.disabledServices)
-        self.deniedClients = Set(veto.deniedClients)
+        self.init(maintenance: veto.maintenance, disabledServices: Set(veto.disabledServices), deniedClients: Set(veto.deniedClients))
+    }
+
+    /// Creates a veto from canonical ids.
+    public init(maintenance: Bool = false, disabledServices: Set<String> = [], deniedClients: Set<String> = []) {
+        self.maintenance = maintenance
+        self.disabledServices = disabledServices
+        self.deniedClients = deniedClients
     }
 
     /// Throws the veto that applies to `client` calling `service`, if any.

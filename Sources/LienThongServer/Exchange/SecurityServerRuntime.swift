@@ -41,9 +41,11 @@ public final class SecurityServerRuntime: Sendable {
     let spoolLimits: BodySpoolLimits
     /// Client request parsing limits.
     let requestLimits: ClientRequestLimits
-    /// The data owner's veto.
-    let veto: ProviderVeto
-    private let logger: Logger
+    /// The data owner's veto in force: the configuration's at start, replaceable at run time
+    /// through the operations API (`PUT /admin/v1/veto`); read once per exchange by the provider side.
+    public let veto: VetoState
+    /// The server's logger (exchange refusals, operations API calls).
+    let logger: Logger
 
     /// Creates a runtime; the configuration must have been validated.
     public init(configuration: SecurityServerConfiguration, serverId: SecurityServerId, trust: TrustState, signer: MemberSigner,
@@ -83,7 +85,7 @@ public final class SecurityServerRuntime: Sendable {
         self.spoolLimits = BodySpoolLimits(maximumSize: configuration.limits.maximumBodyBytes,
                                            memoryThreshold: configuration.limits.memoryThresholdBytes, directory: spoolDirectory)
         self.requestLimits = .default
-        self.veto = ProviderVeto(configuration.veto)
+        self.veto = VetoState(ProviderVeto(configuration.veto))
     }
 
     /// The current time on this server's clock.

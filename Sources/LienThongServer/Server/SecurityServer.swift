@@ -138,7 +138,8 @@ public struct LienThongSecurityServer: Sendable {
                                           CheckpointService.Retention(
                                               maximumAge: .seconds(Int64(days) * 86_400),
                                               directory: c.audit.archiveDirectory.map(URL.init(fileURLWithPath:)) ?? data.appendingPathComponent("archive"))
-                                      })
+                                      },
+                                      misreportUsage: hooks.misreportCheckpointUsage)
                 }
                 let runtime = try SecurityServerRuntime(
                     configuration: c, serverId: serverId, trust: trust,
@@ -309,12 +310,16 @@ struct ClientPortResponder: HTTPResponder {
     }
 }
 
-/// The inter-server port: every request is an exchange from a peer server.
+/// The inter-server port: the operations API (`/auditor/…`, `/admin/…`, ``OperationsResponder``)
+/// and, for every other target, an exchange from a peer server.
 struct InterServerResponder: HTTPResponder {
     typealias Context = SecurityServerRequestContext
     let runtime: SecurityServerRuntime
 
     func respond(to request: Request, context: Context) async throws -> Response {
-        await runtime.handlePeer(request, channel: context.channel)
+        if OperationsResponder.handles(target: request.head.path ?? "") {
+            return await OperationsResponder(runtime: runtime).respond(to: request, channel: context.channel)
+        }
+        return await runtime.handlePeer(request, channel: context.channel)
     }
 }
