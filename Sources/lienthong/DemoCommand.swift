@@ -95,7 +95,7 @@ struct DemoCommand: AsyncParsableCommand {
         } else {
             out.step(summary.allHeld ? "Every expectation held (\(summary.expectations.count) checks, \(String(format: "%.0f", summary.seconds)) s)."
                                      : "SOME EXPECTATIONS FAILED:")
-            for failed in summary.expectations where !failed.held { print("   ✗ \(failed.name): expected \(failed.expected), got \(failed.actual)") }
+            for failed in summary.expectations where !failed.held { out.say("   ✗ \(failed.name): expected \(failed.expected), got \(failed.actual)") }
         }
         if !summary.allHeld { throw ExitCode(1) }
     }
@@ -167,6 +167,8 @@ struct DemoCommand: AsyncParsableCommand {
 /// Prints the narrative unless `--json` asked for one JSON document.
 struct DemoOutput: Sendable {
     let quiet: Bool
-    func say(_ line: String) { if !quiet { print(line) } }
+    /// Writes the line at once (not through `print`'s buffer), so that whoever watches the output —
+    /// a pipe, a file — sees each step as it happens.
+    func say(_ line: String) { if !quiet { FileHandle.standardOutput.write(Data((line + "\n").utf8)) } }
     func step(_ title: String) { say("\n== \(title)") }
 }

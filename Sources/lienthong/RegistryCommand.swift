@@ -13,7 +13,7 @@ struct RegistryCommand: AsyncParsableCommand {
         subcommands: [
             Serve.self, MemberCommands.self, SubsystemCommands.self, ServerCommands.self, ServiceCommands.self,
             DatasetCommands.self, AgreementCommands.self, AccessRequestCommands.self, AuditTrailCommands.self,
-            RegistryBenchCommand.self,
+            RegistryBenchCommand.self, ComplianceBenchCommand.self,
         ]
     )
 

@@ -103,7 +103,8 @@ struct CheckpointTests {
 
     @Test func checkpointBytesAreStrict() throws {
         let head = TreeHead(treeSize: 3, rootHash: MerkleHash.leaf([1]))
-        var counter = UsageCounter(key: .init(client: "c", service: "s", dataset: nil, agreement: nil, outcome: .success, errorType: nil))
+        var counter = UsageCounter(key: .init(side: .consumer, window: AuditTimestamp(millisecondsSince1970: 0)!, client: "c", service: "s",
+                                              dataset: nil, agreement: nil, outcome: .success, errorType: nil))
         counter.add(durationMilliseconds: 12)
         let checkpoint = AuditCheckpoint(server: CheckpointSigners.server, node: "default", sequence: 0, tree: head, previous: nil,
                                          consistencyProof: [], windowStart: AuditTimestamp(millisecondsSince1970: 0)!,

@@ -5,6 +5,7 @@ import LienThongCore
 import LienThongRegistry
 import LienThongTrust
 import Testing
+import X509
 
 // The compliance view: real signed checkpoints submitted to a real ledger (SQLite file), then the
 // engine's figures checked against what was submitted. Helpers are prefixed `CT`.
@@ -37,6 +38,8 @@ struct ComplianceTests {
         let consumerSigner: DetachedJWS.Signer
         let providerSigner: DetachedJWS.Signer
         let ledger: CheckpointLedger
+        let registrySigner: DetachedJWS.Signer
+        let root: Certificate
         var next: [String: (sequence: UInt64, end: AuditTimestamp?)] = [:]
 
         init() throws {
@@ -51,12 +54,18 @@ struct ComplianceTests {
             }
             consumerSigner = try signer(ComplianceTests.consumerMember.canonical)
             providerSigner = try signer(ComplianceTests.providerMember.canonical)
-            let registrySigner = try DetachedJWS.Signer(
+            registrySigner = try DetachedJWS.Signer(
                 key: try MessageSigningKey(pemEncoded: try PEMFiles.readText(pki.url(.configurationSigningKey))),
                 chain: try PEMFiles.readCertificates(pki.url(.configurationSigningCertificate)))
+            root = pki.rootCertificate
             ledger = try CheckpointLedger(path: directory.appendingPathComponent("checkpoints.sqlite").path, instance: "VN",
-                                          signer: registrySigner,
-                                          validator: CertificateValidator(trustAnchors: [pki.rootCertificate], revocation: nil))
+                                          signer: registrySigner, validator: CertificateValidator(trustAnchors: [root], revocation: nil))
+        }
+
+        /// Another ledger over the same file (migrations run again).
+        func reopen() throws -> CheckpointLedger {
+            try CheckpointLedger(path: directory.appendingPathComponent("checkpoints.sqlite").path, instance: "VN",
+                                 signer: registrySigner, validator: CertificateValidator(trustAnchors: [root], revocation: nil))
         }
 
         var engine: ComplianceEngine { ComplianceEngine(ledger: ledger) }
@@ -194,6 +203,12 @@ struct ComplianceTests {
         let mixed = try await f.engine.report(ComplianceQuery(from: Self.at(5 * Self.hour), to: w3.addingTimeInterval(60)),
                                               snapshot: snapshot, now: now)
         #expect(mixed.agreements[0].consumerSide == a.consumerSide && mixed.agreements[0].providerSide == a.providerSide)
+        // A whole calendar month (March, from the monthly rollup) with whole days and partial
+        // days on either side.
+        let months = try await f.engine.report(ComplianceQuery(from: Self.at(-14 * Self.day - 3 * Self.hour), to: Self.at(40 * Self.day + Self.hour)),
+                                               snapshot: snapshot, now: now)
+        #expect(months.agreements[0].consumerSide == a.consumerSide && months.agreements[0].providerSide == a.providerSide)
+        #expect(months.kpis.exchangesPerDay.count == 56 && months.kpis.served == 12)
         // ... and without the last window.
         let before = try await f.engine.report(ComplianceQuery(from: Self.at(5 * Self.hour), to: w3), snapshot: snapshot, now: now)
         #expect(before.agreements[0].consumerSide.failed == 0 && before.agreements[0].providerSide.served == 12)
@@ -256,6 +271,33 @@ struct ComplianceTests {
         #expect(report.agreements[0].consumerSide.latencyP50Ms == 25)
         #expect(report.kpis.membersConnected == 1)
         #expect(try f.ledger.latestWindowEnds()[Self.consumerServer] != nil)
+    }
+
+    @Test func resubmissionsAreNotCountedTwiceAndTheMigrationBackfills() async throws {
+        var f = try Fixture()
+        defer { try? FileManager.default.removeItem(at: f.directory) }
+        let w = Self.at(9 * Self.hour)
+        try await f.submit(until: Self.at(10 * Self.hour), Self.both(w, count: 3))
+        // The same checkpoint again (a lost answer): the stored receipt, nothing counted.
+        let again = try #require(try await f.ledger.entries(server: Self.consumerServer).first)
+        let (_, created) = try await f.ledger.submit(body: again.body, signature: again.signature, ocsp: nil) { $0.owner }
+        #expect(!created)
+        let query = ComplianceQuery(from: Self.t0, to: Self.at(Self.day))
+        let first = try await f.engine.report(query, snapshot: Self.snapshot(), now: Self.at(Self.day))
+        #expect(first.agreements[0].consumerSide.served == 3 && first.agreements[0].providerSide.served == 3)
+
+        // A ledger from before the usage tables: they are built from the stored checkpoints.
+        let queue = try DatabaseQueue(path: f.directory.appendingPathComponent("checkpoints.sqlite").path)
+        try await queue.write { db in
+            for table in ["usage_windows", "usage_daily", "usage_monthly", "usage_reconciliation", "usage_last", "checkpoint_heads", "checkpoint_days"] {
+                try db.execute(sql: "DROP TABLE \(table)")
+            }
+            try db.execute(sql: "DELETE FROM grdb_migrations WHERE identifier = 'v2-usage'")
+        }
+        try queue.close()
+        let reopened = try f.reopen()
+        let rebuilt = try await ComplianceEngine(ledger: reopened).report(query, snapshot: Self.snapshot(), now: Self.at(Self.day))
+        #expect(rebuilt == first)
     }
 
     // MARK: - Discrepancies

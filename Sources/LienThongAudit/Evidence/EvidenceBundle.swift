@@ -83,10 +83,25 @@ public struct EvidenceRecord: Codable, Sendable, Hashable {
 
 /// Why evidence could not be exported.
 public struct EvidenceExportError: Error, Sendable, Hashable, CustomStringConvertible {
+    /// The kind of failure.
+    public enum Code: Sendable, Hashable {
+        /// The log holds no record of the exchange.
+        case notFound
+        /// The exchange is in the log, but no checkpoint covers it yet: retry after the next one.
+        case notCheckpointed
+        /// The log is damaged.
+        case damaged
+    }
+
+    /// The kind of failure.
+    public var code: Code
     /// What went wrong.
     public var message: String
     /// Creates an error.
-    public init(_ message: String) { self.message = message }
+    public init(_ code: Code, _ message: String) {
+        self.code = code
+        self.message = message
+    }
     /// The message.
     public var description: String { message }
 }
@@ -116,16 +131,16 @@ public enum EvidenceExporter {
             }
             start = end
         }
-        guard !found.isEmpty else { throw EvidenceExportError("no record of exchange \(exchange) in this log") }
+        guard !found.isEmpty else { throw EvidenceExportError(.notFound, "no record of exchange \(exchange) in this log") }
         let checkpoints = try await store.checkpoints(from: 0)
         var result: [EvidenceRecord] = []
         for (leaf, record) in found {
             let covering = checkpoints.filter { $0.treeSize > leaf.sequence }
             guard let checkpoint = covering.first(where: { $0.receipt != nil }) ?? covering.first else {
-                throw EvidenceExportError("record \(leaf.sequence) of exchange \(exchange) is not covered by a checkpoint yet; try again after the next checkpoint")
+                throw EvidenceExportError(.notCheckpointed, "record \(leaf.sequence) of exchange \(exchange) is not covered by a checkpoint yet; try again after the next checkpoint")
             }
             let hashes = try await store.leafHashes(0..<checkpoint.treeSize).map { bytes throws(EvidenceExportError) -> MerkleHash in
-                guard let hash = MerkleHash(bytes: bytes) else { throw EvidenceExportError("the log holds a damaged leaf hash") }
+                guard let hash = MerkleHash(bytes: bytes) else { throw EvidenceExportError(.damaged, "the log holds a damaged leaf hash") }
                 return hash
             }
             let proof = try MerkleProofs.inclusionProof(index: leaf.sequence, treeSize: checkpoint.treeSize, leafHashes: hashes)

@@ -237,7 +237,7 @@ public actor CheckpointLedger {
     /// load a year of synthetic usage; nothing on a request path may call it.
     package nonisolated func ingestSynthetic(_ checkpoints: [AuditCheckpoint]) async throws {
         try await pool.write { db in
-            for checkpoint in checkpoints { try UsageStore.ingest(db, checkpoint: checkpoint, registrySequence: 0) }
+            try UsageStore.ingest(db, checkpoints.map { ($0, 0) })
         }
     }
 

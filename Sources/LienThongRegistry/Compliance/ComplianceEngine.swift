@@ -6,9 +6,10 @@ import LienThongCore
 /// Computes the compliance view (``ComplianceReport``) from the usage tables the checkpoint
 /// ledger fills (`UsageStore`) and a registry snapshot (`docs/compliance.md`).
 ///
-/// A period is read from the daily rollup for the whole UTC days inside it and from the raw
-/// per-window rows for the partial days at its edges, so any period is exact to the usage window
-/// while a quarter reads about 90 rows per key rather than 26,000.
+/// A period is read from the monthly rollup for the whole calendar months inside it, from the
+/// daily rollup for its other whole UTC days and from the raw per-window rows for the partial days
+/// at its edges, so any period is exact to the usage window while a calendar quarter reads 3 rows
+/// per key rather than 26,000.
 public struct ComplianceEngine: Sendable {
     /// The ledger whose usage tables are read.
     public let ledger: CheckpointLedger
@@ -98,15 +99,20 @@ struct LoadedUsage: Sendable {
     var connectedServers: Set<String> = []
 }
 
-/// The period split into whole days (daily rollup) and partial-day edges (raw rows).
+/// The period split into whole months (monthly rollup), the other whole days (daily rollup) and
+/// partial-day edges (raw rows).
 struct PeriodSegments: Sendable {
     /// Milliseconds, both ends rounded up (a window counts when `from ≤ start < to`).
     var fromMs: Int64
     var toMs: Int64
-    /// Whole days read from `usage_daily`.
+    /// All whole days (the per-day series reads them from `usage_daily`).
     var days: Range<Int64>?
     /// Partial days read from `usage_windows`: `[start, end)` in milliseconds, and their day.
     var edges: [(start: Int64, end: Int64, day: Int64)]
+    /// Whole calendar months, for sums (`usage_monthly`).
+    var months: Range<Int64>?
+    /// The whole days outside ``months``, for sums (`usage_daily`).
+    var dayRanges: [Range<Int64>] = []
 
     init(from: Date, to: Date) {
         fromMs = Int64((from.timeIntervalSince1970 * 1000).rounded(.up))
@@ -130,6 +136,17 @@ struct PeriodSegments: Sendable {
                 edges.append((start, end, day))
                 start = end
             }
+        }
+        guard let days else { return }
+        var firstMonth = UsageStore.month(ofDay: days.lowerBound)
+        if UsageStore.firstDay(ofMonth: firstMonth) < days.lowerBound { firstMonth += 1 }
+        let monthsEnd = UsageStore.month(ofDay: days.upperBound)
+        if firstMonth < monthsEnd {
+            months = firstMonth..<monthsEnd
+            let start = UsageStore.firstDay(ofMonth: firstMonth), end = UsageStore.firstDay(ofMonth: monthsEnd)
+            dayRanges = [days.lowerBound..<start, end..<days.upperBound].filter { !$0.isEmpty }
+        } else {
+            dayRanges = [days]
         }
     }
 }
@@ -191,7 +208,8 @@ struct UsageLoader {
 
     private func segments(_ period: PeriodSegments) -> [(table: String, range: String, arguments: [Int64])] {
         var result: [(String, String, [Int64])] = []
-        if let days = period.days { result.append(("usage_daily", "day >= ? AND day < ?", [days.lowerBound, days.upperBound])) }
+        if let months = period.months { result.append(("usage_monthly", "month >= ? AND month < ?", [months.lowerBound, months.upperBound])) }
+        for days in period.dayRanges { result.append(("usage_daily", "day >= ? AND day < ?", [days.lowerBound, days.upperBound])) }
         for edge in period.edges { result.append(("usage_windows", "window_start >= ? AND window_start < ?", [edge.start, edge.end])) }
         return result
     }
@@ -257,7 +275,7 @@ struct UsageLoader {
         var result: [NoAgreementGroup: (count: Int64, first: Int64, last: Int64)] = [:]
         let condition = "agreement = '' AND outcome = 'refused' AND substr(error_type, -12) = 'AccessDenied'"
         for segment in segments(period) {
-            let (first, last) = segment.table == "usage_daily" ? ("MIN(first_window)", "MAX(last_window)") : ("MIN(window_start)", "MAX(window_start)")
+            let (first, last) = segment.table == "usage_windows" ? ("MIN(window_start)", "MAX(window_start)") : ("MIN(first_window)", "MAX(last_window)")
             let rows = try Row.fetchCursor(db, sql: """
                 SELECT client, consumer_member, dataset, service, side, SUM(count), \(first), \(last)
                 FROM \(segment.table) WHERE \(segment.range) AND \(condition)\(filter.sql)

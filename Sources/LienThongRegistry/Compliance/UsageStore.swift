@@ -8,7 +8,7 @@ import LienThongCore
 /// all), and read by ``ComplianceEngine`` (`docs/compliance.md`).
 ///
 /// Tables (all key columns hold `''` rather than `NULL` for an absent part; times are milliseconds
-/// since 1970, days are whole UTC days since 1970):
+/// since 1970, days are whole UTC days since 1970, months are calendar months since January 1970):
 ///
 /// - `usage_windows`: one row per usage counter as received (registry sequence, server, side, usage
 ///   window, client, consumer and provider member, service, dataset, agreement, outcome, error
@@ -16,6 +16,7 @@ import LienThongCore
 ///   at the edges of a period.
 /// - `usage_daily`: the same counters added up per UTC day and key, with the first and last usage
 ///   window seen; whole days of a period are read from here.
+/// - `usage_monthly`: the same per UTC calendar month; whole months of a period are read from here.
 /// - `usage_reconciliation`: per agreement and usage window, the successful exchanges the consumer
 ///   side and the provider side reported; a partial index holds only the windows where they differ.
 /// - `usage_last`: per agreement, the last usage window with a successful exchange (either side).
@@ -31,16 +32,56 @@ enum UsageStore {
     static let bucketCount = UsageCounter.latencyBucketBounds.count + 1
     /// `b0, b1, ..., b11`.
     static let bucketColumns: [String] = (0..<bucketCount).map { "b\($0)" }
+    /// The key columns of the rollups, after the period column.
+    static let rollupKeyColumns = ["side", "agreement", "client", "service", "dataset", "outcome", "error_type", "consumer_member", "provider_member"]
 
     /// The whole UTC day `milliseconds` falls in.
     static func day(_ milliseconds: Int64) -> Int64 {
         milliseconds >= 0 ? milliseconds / dayMilliseconds : -((-milliseconds + dayMilliseconds - 1) / dayMilliseconds)
     }
 
+    /// The calendar month (since January 1970) of a day number.
+    static func month(ofDay day: Int64) -> Int64 {
+        let (year, month, _) = civil(fromDay: day)
+        return (year - 1970) * 12 + (month - 1)
+    }
+
+    /// The first day of a month number.
+    static func firstDay(ofMonth month: Int64) -> Int64 {
+        let year = 1970 + (month >= 0 ? month / 12 : -((-month + 11) / 12))
+        let monthOfYear = month - (year - 1970) * 12 + 1
+        return day(fromYear: year, month: monthOfYear, day: 1)
+    }
+
+    /// Howard Hinnant's `civil_from_days`.
+    static func civil(fromDay days: Int64) -> (year: Int64, month: Int64, day: Int64) {
+        let z = days + 719_468
+        let era = (z >= 0 ? z : z - 146_096) / 146_097
+        let doe = z - era * 146_097
+        let yoe = (doe - doe / 1_460 + doe / 36_524 - doe / 146_096) / 365
+        let doy = doe - (365 * yoe + yoe / 4 - yoe / 100)
+        let mp = (5 * doy + 2) / 153
+        let d = doy - (153 * mp + 2) / 5 + 1
+        let m = mp < 10 ? mp + 3 : mp - 9
+        return (yoe + era * 400 + (m <= 2 ? 1 : 0), m, d)
+    }
+
+    /// Howard Hinnant's `days_from_civil`.
+    static func day(fromYear year: Int64, month: Int64, day: Int64) -> Int64 {
+        let y = month <= 2 ? year - 1 : year
+        let era = (y >= 0 ? y : y - 399) / 400
+        let yoe = y - era * 400
+        let doy = (153 * (month > 2 ? month - 3 : month + 9) + 2) / 5 + day - 1
+        let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy
+        return era * 146_097 + doe - 719_468
+    }
+
     /// Creates the usage tables (migration `v2-usage`) and fills them from the checkpoints the
     /// ledger already holds.
     static func migrate(_ db: Database) throws {
         let buckets = bucketColumns.map { "\($0) INTEGER NOT NULL" }.joined(separator: ", ")
+        let keys = rollupKeyColumns.map { "\($0) TEXT NOT NULL" }.joined(separator: ", ")
+        let primaryKey = rollupKeyColumns.joined(separator: ", ")
         try db.execute(sql: """
             CREATE TABLE usage_windows (
                 registry_sequence INTEGER NOT NULL,
@@ -61,24 +102,18 @@ enum UsageStore {
             );
             CREATE INDEX usage_windows_window ON usage_windows (window_start);
             CREATE TABLE usage_daily (
-                day INTEGER NOT NULL,
-                side TEXT NOT NULL,
-                agreement TEXT NOT NULL,
-                client TEXT NOT NULL,
-                service TEXT NOT NULL,
-                dataset TEXT NOT NULL,
-                outcome TEXT NOT NULL,
-                error_type TEXT NOT NULL,
-                consumer_member TEXT NOT NULL,
-                provider_member TEXT NOT NULL,
-                count INTEGER NOT NULL,
-                duration_total INTEGER NOT NULL,
-                \(buckets),
-                first_window INTEGER NOT NULL,
-                last_window INTEGER NOT NULL,
-                PRIMARY KEY (day, side, agreement, client, service, dataset, outcome, error_type, consumer_member, provider_member)
+                day INTEGER NOT NULL, \(keys),
+                count INTEGER NOT NULL, duration_total INTEGER NOT NULL, \(buckets),
+                first_window INTEGER NOT NULL, last_window INTEGER NOT NULL,
+                PRIMARY KEY (day, \(primaryKey))
             ) WITHOUT ROWID;
             CREATE INDEX usage_daily_success ON usage_daily (agreement, day, last_window) WHERE outcome = 'success';
+            CREATE TABLE usage_monthly (
+                month INTEGER NOT NULL, \(keys),
+                count INTEGER NOT NULL, duration_total INTEGER NOT NULL, \(buckets),
+                first_window INTEGER NOT NULL, last_window INTEGER NOT NULL,
+                PRIMARY KEY (month, \(primaryKey))
+            ) WITHOUT ROWID;
             CREATE TABLE usage_reconciliation (
                 agreement TEXT NOT NULL,
                 window_start INTEGER NOT NULL,
@@ -116,112 +151,254 @@ enum UsageStore {
                                         arguments: [after])
             guard let lastRow = rows.last else { break }
             after = lastRow["registry_sequence"]
+            var batch: [(AuditCheckpoint, UInt64)] = []
             for row in rows {
                 let body: Data = row["body"]
                 let sequence: Int64 = row["registry_sequence"]
-                if let checkpoint = try? AuditCheckpoint(canonicalBytes: Array(body)) {
-                    try ingest(db, checkpoint: checkpoint, registrySequence: UInt64(sequence))
-                }
+                if let checkpoint = try? AuditCheckpoint(canonicalBytes: Array(body)) { batch.append((checkpoint, UInt64(sequence))) }
             }
+            try ingest(db, batch)
         }
     }
 
     /// Adds an accepted checkpoint's usage counters to the usage tables, and its window to the
     /// checkpoint heads and days. Call it inside the transaction that stores the checkpoint.
     static func ingest(_ db: Database, checkpoint: AuditCheckpoint, registrySequence: UInt64) throws {
-        try recordWindow(db, server: checkpoint.server, node: checkpoint.node,
+        try ingest(db, [(checkpoint, registrySequence)])
+    }
+
+    /// Adds the usage counters and windows of several checkpoints, with their registry sequences:
+    /// one raw row per counter, and one upsert per rollup row they touch (counters that fall in
+    /// the same day, month, agreement window or server are added up first).
+    static func ingest(_ db: Database, _ checkpoints: [(checkpoint: AuditCheckpoint, registrySequence: UInt64)]) throws {
+        var members = MemberCache()
+        var batch = RollupBatch()
+        let raw = try db.cachedStatement(sql: insertWindowSQL)
+        var values: [DatabaseValue] = []
+        values.reserveCapacity(14 + bucketCount)
+        for (checkpoint, registrySequence) in checkpoints {
+            batch.window(server: checkpoint.server, node: checkpoint.node,
                          start: checkpoint.windowStart.millisecondsSince1970, end: checkpoint.windowEnd.millisecondsSince1970)
-        guard !checkpoint.usage.isEmpty else { return }
-        let raw = try db.cachedStatement(sql: """
-            INSERT INTO usage_windows (registry_sequence, server, side, window_start, client, consumer_member, provider_member,
-                                       service, dataset, agreement, outcome, error_type, count, duration_total, \(bucketColumns.joined(separator: ", ")))
-            VALUES (\(Array(repeating: "?", count: 14 + bucketCount).joined(separator: ", ")))
-            """)
-        let daily = try db.cachedStatement(sql: """
-            INSERT INTO usage_daily (day, side, agreement, client, service, dataset, outcome, error_type, consumer_member, provider_member,
-                                     count, duration_total, \(bucketColumns.joined(separator: ", ")), first_window, last_window)
-            VALUES (\(Array(repeating: "?", count: 14 + bucketCount).joined(separator: ", ")))
-            ON CONFLICT (day, side, agreement, client, service, dataset, outcome, error_type, consumer_member, provider_member) DO UPDATE SET
-                count = count + excluded.count, duration_total = duration_total + excluded.duration_total,
-                \(bucketColumns.map { "\($0) = \($0) + excluded.\($0)" }.joined(separator: ", ")),
-                first_window = MIN(first_window, excluded.first_window), last_window = MAX(last_window, excluded.last_window)
-            """)
-        let reconciliation = try db.cachedStatement(sql: """
-            INSERT INTO usage_reconciliation (agreement, window_start, consumer_served, provider_served, consumer_member, provider_member)
-            VALUES (?, ?, ?, ?, ?, ?)
-            ON CONFLICT (agreement, window_start) DO UPDATE SET
-                consumer_served = consumer_served + excluded.consumer_served,
-                provider_served = provider_served + excluded.provider_served,
-                consumer_member = CASE WHEN consumer_member = '' THEN excluded.consumer_member ELSE consumer_member END,
-                provider_member = CASE WHEN provider_member = '' THEN excluded.provider_member ELSE provider_member END
-            """)
-        let last = try db.cachedStatement(sql: """
-            INSERT INTO usage_last (agreement, last_window) VALUES (?, ?)
-            ON CONFLICT (agreement) DO UPDATE SET last_window = MAX(last_window, excluded.last_window)
-            """)
-        var consumers: [String: String] = [:]
-        var providers: [String: String] = [:]
-        let server = checkpoint.server
-        let sequence = Int64(clamping: registrySequence)
-        for counter in checkpoint.usage {
-            let key = counter.key
-            let client = key.client ?? ""
-            let service = key.service ?? ""
-            let dataset = key.dataset ?? ""
-            let agreement = key.agreement ?? ""
-            let consumer: String
-            if let known = consumers[client] { consumer = known } else {
-                consumer = consumerMember(client: client)
-                consumers[client] = consumer
-            }
-            let providerKey = service + "\n" + dataset
-            let provider: String
-            if let known = providers[providerKey] { provider = known } else {
-                provider = providerMember(service: service, dataset: dataset)
-                providers[providerKey] = provider
-            }
-            let window = key.window.millisecondsSince1970
-            let count = Int64(clamping: counter.count)
-            let duration = counter.durationMillisecondsTotal
-            var buckets = [Int64](repeating: 0, count: bucketCount)
-            for (index, value) in counter.latencyBuckets.prefix(bucketCount).enumerated() { buckets[index] = Int64(clamping: value) }
-            let side = key.side.rawValue
-            let outcome = key.outcome.rawValue
-            let errorType = key.errorType ?? ""
+            let server = checkpoint.server.databaseValue
+            let sequence = Int64(clamping: registrySequence).databaseValue
+            for counter in checkpoint.usage {
+                let key = counter.key
+                let client = key.client ?? ""
+                let service = key.service ?? ""
+                let dataset = key.dataset ?? ""
+                let rollupKey = RollupKey(side: key.side.rawValue, agreement: key.agreement ?? "", client: client, service: service,
+                                          dataset: dataset, outcome: key.outcome.rawValue, errorType: key.errorType ?? "",
+                                          consumerMember: members.consumer(client), providerMember: members.provider(service: service, dataset: dataset))
+                var sum = RollupSum(window: key.window.millisecondsSince1970)
+                sum.count = Int64(clamping: counter.count)
+                sum.duration = counter.durationMillisecondsTotal
+                for (index, value) in counter.latencyBuckets.prefix(bucketCount).enumerated() { sum.buckets[index] = Int64(clamping: value) }
 
-            var values: [any DatabaseValueConvertible] = [sequence, server, side, window, client, consumer, provider, service, dataset,
-                                                          agreement, outcome, errorType, count, duration]
-            values.append(contentsOf: buckets as [any DatabaseValueConvertible])
-            try raw.execute(arguments: StatementArguments(values))
-
-            var dailyValues: [any DatabaseValueConvertible] = [day(window), side, agreement, client, service, dataset, outcome, errorType,
-                                                               consumer, provider, count, duration]
-            dailyValues.append(contentsOf: buckets as [any DatabaseValueConvertible])
-            dailyValues.append(window)
-            dailyValues.append(window)
-            try daily.execute(arguments: StatementArguments(dailyValues))
-
-            if key.outcome == .success, !agreement.isEmpty, count > 0 {
-                let consumerServed: Int64 = key.side == .consumer ? count : 0
-                let providerServed: Int64 = key.side == .provider ? count : 0
-                try reconciliation.execute(arguments: [agreement, window, consumerServed, providerServed, consumer, provider])
-                try last.execute(arguments: [agreement, window])
+                values.removeAll(keepingCapacity: true)
+                values += [sequence, server, rollupKey.side.databaseValue, sum.firstWindow.databaseValue, client.databaseValue,
+                           rollupKey.consumerMember.databaseValue, rollupKey.providerMember.databaseValue, service.databaseValue,
+                           dataset.databaseValue, rollupKey.agreement.databaseValue, rollupKey.outcome.databaseValue,
+                           rollupKey.errorType.databaseValue, sum.count.databaseValue, sum.duration.databaseValue]
+                values += sum.buckets.map(\.databaseValue)
+                try raw.execute(arguments: StatementArguments(values))
+                batch.add(rollupKey, sum)
             }
+        }
+        try batch.write(db)
+    }
+
+    /// The key of a rollup row (without its day or month).
+    struct RollupKey: Hashable {
+        var side: String
+        var agreement: String
+        var client: String
+        var service: String
+        var dataset: String
+        var outcome: String
+        var errorType: String
+        var consumerMember: String
+        var providerMember: String
+
+        /// In the order of ``UsageStore/rollupKeyColumns``.
+        var values: [DatabaseValue] {
+            [side, agreement, client, service, dataset, outcome, errorType, consumerMember, providerMember].map(\.databaseValue)
         }
     }
 
-    /// Records a checkpoint window `[start, end]` of `server`'s `node`.
-    static func recordWindow(_ db: Database, server: String, node: String, start: Int64, end: Int64) throws {
-        try db.cachedStatement(sql: """
-            INSERT INTO checkpoint_heads (server, node, window_end) VALUES (?, ?, ?)
-            ON CONFLICT (server, node) DO UPDATE SET window_end = MAX(window_end, excluded.window_end)
-            """).execute(arguments: [server, node, end])
-        try db.cachedStatement(sql: """
-            INSERT INTO checkpoint_days (day, server, first_start, last_end) VALUES (?, ?, ?, ?)
-            ON CONFLICT (day, server) DO UPDATE SET first_start = MIN(first_start, excluded.first_start),
-                                                    last_end = MAX(last_end, excluded.last_end)
-            """).execute(arguments: [day(end), server, start, end])
+    /// Counts, durations and buckets added up, with the first and last usage window.
+    struct RollupSum {
+        var count: Int64 = 0
+        var duration: Int64 = 0
+        var buckets = [Int64](repeating: 0, count: UsageStore.bucketCount)
+        var firstWindow: Int64
+        var lastWindow: Int64
+
+        init(window: Int64) {
+            firstWindow = window
+            lastWindow = window
+        }
+
+        mutating func add(_ other: RollupSum) {
+            count += other.count
+            duration += other.duration
+            for index in buckets.indices { buckets[index] += other.buckets[index] }
+            firstWindow = min(firstWindow, other.firstWindow)
+            lastWindow = max(lastWindow, other.lastWindow)
+        }
     }
+
+    /// What a batch adds to the rollups, added up in memory before it is written.
+    struct RollupBatch {
+        struct Period: Hashable {
+            var period: Int64
+            var key: RollupKey
+        }
+        struct AgreementWindow: Hashable {
+            var agreement: String
+            var window: Int64
+        }
+        struct Served {
+            var consumer: Int64 = 0
+            var provider: Int64 = 0
+            var consumerMember: String
+            var providerMember: String
+        }
+        struct ServerDay: Hashable {
+            var day: Int64
+            var server: String
+        }
+        struct ServerNode: Hashable {
+            var server: String
+            var node: String
+        }
+
+        var daily: [Period: RollupSum] = [:]
+        var monthly: [Period: RollupSum] = [:]
+        var served: [AgreementWindow: Served] = [:]
+        var last: [String: Int64] = [:]
+        var heads: [ServerNode: Int64] = [:]
+        var days: [ServerDay: (first: Int64, last: Int64)] = [:]
+        var monthOfDay: [Int64: Int64] = [:]
+
+        mutating func window(server: String, node: String, start: Int64, end: Int64) {
+            let head = ServerNode(server: server, node: node)
+            heads[head] = max(heads[head] ?? end, end)
+            let day = ServerDay(day: UsageStore.day(end), server: server)
+            let old = days[day] ?? (start, end)
+            days[day] = (min(old.first, start), max(old.last, end))
+        }
+
+        mutating func add(_ key: RollupKey, _ sum: RollupSum) {
+            let day = UsageStore.day(sum.firstWindow)
+            let month: Int64
+            if let known = monthOfDay[day] { month = known } else {
+                month = UsageStore.month(ofDay: day)
+                monthOfDay[day] = month
+            }
+            let dayKey = Period(period: day, key: key)
+            if daily[dayKey] == nil { daily[dayKey] = sum } else { daily[dayKey]?.add(sum) }
+            let monthKey = Period(period: month, key: key)
+            if monthly[monthKey] == nil { monthly[monthKey] = sum } else { monthly[monthKey]?.add(sum) }
+            guard key.outcome == ExchangeOutcome.success.rawValue, !key.agreement.isEmpty, sum.count > 0 else { return }
+            let window = AgreementWindow(agreement: key.agreement, window: sum.firstWindow)
+            var entry = served[window] ?? Served(consumerMember: key.consumerMember, providerMember: key.providerMember)
+            if key.side == ExchangeSide.consumer.rawValue { entry.consumer += sum.count } else { entry.provider += sum.count }
+            if entry.consumerMember.isEmpty { entry.consumerMember = key.consumerMember }
+            if entry.providerMember.isEmpty { entry.providerMember = key.providerMember }
+            served[window] = entry
+            last[key.agreement] = max(last[key.agreement] ?? sum.firstWindow, sum.firstWindow)
+        }
+
+        func write(_ db: Database) throws {
+            var values: [DatabaseValue] = []
+            for (table, rows) in [("usage_daily", daily), ("usage_monthly", monthly)] {
+                let statement = try db.cachedStatement(sql: table == "usage_daily" ? upsertDailySQL : upsertMonthlySQL)
+                for (key, sum) in rows {
+                    values.removeAll(keepingCapacity: true)
+                    values.append(key.period.databaseValue)
+                    values += key.key.values
+                    values += [sum.count.databaseValue, sum.duration.databaseValue]
+                    values += sum.buckets.map(\.databaseValue)
+                    values += [sum.firstWindow.databaseValue, sum.lastWindow.databaseValue]
+                    try statement.execute(arguments: StatementArguments(values))
+                }
+            }
+            let reconciliation = try db.cachedStatement(sql: upsertReconciliationSQL)
+            for (key, entry) in served {
+                try reconciliation.execute(arguments: [key.agreement, key.window, entry.consumer, entry.provider, entry.consumerMember, entry.providerMember])
+            }
+            let lastStatement = try db.cachedStatement(sql: upsertLastSQL)
+            for (agreement, window) in last { try lastStatement.execute(arguments: [agreement, window]) }
+            let head = try db.cachedStatement(sql: upsertHeadSQL)
+            for (key, end) in heads { try head.execute(arguments: [key.server, key.node, end]) }
+            let day = try db.cachedStatement(sql: upsertCheckpointDaySQL)
+            for (key, value) in days { try day.execute(arguments: [key.day, key.server, value.first, value.last]) }
+        }
+    }
+
+    /// Member ids parsed from clients, services and datasets, reused across the counters of a batch.
+    struct MemberCache {
+        var consumers: [String: String] = [:]
+        var providers: [String: String] = [:]
+
+        mutating func consumer(_ client: String) -> String {
+            if let known = consumers[client] { return known }
+            let member = UsageStore.consumerMember(client: client)
+            consumers[client] = member
+            return member
+        }
+
+        mutating func provider(service: String, dataset: String) -> String {
+            let key = service + "\n" + dataset
+            if let known = providers[key] { return known }
+            let member = UsageStore.providerMember(service: service, dataset: dataset)
+            providers[key] = member
+            return member
+        }
+    }
+
+    static let insertWindowSQL = """
+        INSERT INTO usage_windows (registry_sequence, server, side, window_start, client, consumer_member, provider_member,
+                                   service, dataset, agreement, outcome, error_type, count, duration_total, \(bucketColumns.joined(separator: ", ")))
+        VALUES (\(Array(repeating: "?", count: 14 + bucketCount).joined(separator: ", ")))
+        """
+    static let upsertDailySQL = upsertRollupSQL(table: "usage_daily", period: "day")
+    static let upsertMonthlySQL = upsertRollupSQL(table: "usage_monthly", period: "month")
+
+    static func upsertRollupSQL(table: String, period: String) -> String {
+        let keys = rollupKeyColumns.joined(separator: ", ")
+        return """
+            INSERT INTO \(table) (\(period), \(keys), count, duration_total, \(bucketColumns.joined(separator: ", ")), first_window, last_window)
+            VALUES (\(Array(repeating: "?", count: 1 + rollupKeyColumns.count + 4 + bucketCount).joined(separator: ", ")))
+            ON CONFLICT (\(period), \(keys)) DO UPDATE SET
+                count = count + excluded.count, duration_total = duration_total + excluded.duration_total,
+                \(bucketColumns.map { "\($0) = \($0) + excluded.\($0)" }.joined(separator: ", ")),
+                first_window = MIN(first_window, excluded.first_window), last_window = MAX(last_window, excluded.last_window)
+            """
+    }
+
+    static let upsertReconciliationSQL = """
+        INSERT INTO usage_reconciliation (agreement, window_start, consumer_served, provider_served, consumer_member, provider_member)
+        VALUES (?, ?, ?, ?, ?, ?)
+        ON CONFLICT (agreement, window_start) DO UPDATE SET
+            consumer_served = consumer_served + excluded.consumer_served,
+            provider_served = provider_served + excluded.provider_served,
+            consumer_member = CASE WHEN consumer_member = '' THEN excluded.consumer_member ELSE consumer_member END,
+            provider_member = CASE WHEN provider_member = '' THEN excluded.provider_member ELSE provider_member END
+        """
+    static let upsertLastSQL = """
+        INSERT INTO usage_last (agreement, last_window) VALUES (?, ?)
+        ON CONFLICT (agreement) DO UPDATE SET last_window = MAX(last_window, excluded.last_window)
+        """
+    static let upsertHeadSQL = """
+        INSERT INTO checkpoint_heads (server, node, window_end) VALUES (?, ?, ?)
+        ON CONFLICT (server, node) DO UPDATE SET window_end = MAX(window_end, excluded.window_end)
+        """
+    static let upsertCheckpointDaySQL = """
+        INSERT INTO checkpoint_days (day, server, first_start, last_end) VALUES (?, ?, ?, ?)
+        ON CONFLICT (day, server) DO UPDATE SET first_start = MIN(first_start, excluded.first_start),
+                                                last_end = MAX(last_end, excluded.last_end)
+        """
 
     /// The member of a consumer client (a subsystem or a member id), `''` when absent or unparseable.
     static func consumerMember(client: String) -> String {
@@ -260,7 +437,8 @@ extension CheckpointLedger {
     /// **Benchmarks only**: the number of rows in each usage table, for
     /// `lienthong registry bench-compliance`.
     package nonisolated func usageTableRowCounts() throws -> [(table: String, rows: Int)] {
-        let tables = ["checkpoints", "usage_windows", "usage_daily", "usage_reconciliation", "usage_last", "checkpoint_heads", "checkpoint_days"]
+        let tables = ["checkpoints", "usage_windows", "usage_daily", "usage_monthly", "usage_reconciliation", "usage_last",
+                      "checkpoint_heads", "checkpoint_days"]
         return try reader.read { db in
             try tables.map { table in (table, try Int.fetchOne(db, sql: "SELECT COUNT(*) FROM \(table)") ?? 0) }
         }

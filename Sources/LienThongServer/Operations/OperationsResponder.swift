@@ -94,16 +94,16 @@ struct OperationsResponder: Sendable {
         do {
             records = try await EvidenceExporter.evidence(for: exchange, in: log.store)
         } catch let error as EvidenceExportError {
-            // EvidenceExporter says "no record of exchange …" or "… is not covered by a checkpoint yet …".
-            if error.message.hasPrefix("no record of exchange") {
+            switch error.code {
+            case .notFound:
                 throw .notFound("no record of exchange \(exchange) in the audit log of \(runtime.serverId)")
-            }
-            if error.message.contains("not covered by a checkpoint") {
+            case .notCheckpointed:
                 let interval = try? await runtime.trust.configuration.current().policy.checkpointIntervalSeconds
                 throw .conflict("exchange \(exchange) is in the audit log of \(runtime.serverId) but not yet covered by a signed checkpoint; retry after the next checkpoint\(interval.map { " (every \($0) s)" } ?? "")",
                                 retryAfterSeconds: interval)
+            case .damaged:
+                throw unreadable(error)
             }
-            throw unreadable(error)
         } catch {
             throw unreadable(error)
         }

@@ -1,0 +1,211 @@
+import AsyncHTTPClient
+import Foundation
+import LienThongAudit
+import LienThongCore
+import LienThongRegistry
+import LienThongServer
+import LienThongTestSupport
+import LienThongTrust
+import NIOCore
+import NIOHTTP1
+import Testing
+
+/// The compliance view against real traffic: two security servers exchange through the real
+/// path, checkpoint to the real registry, and the auditor API's figures must equal what the
+/// clients actually did — on both sides — while a provider that under-reports one agreement in
+/// its signed checkpoints is flagged as a discrepancy. The auditor API refuses other roles and
+/// bad parameters, records who asked what, and relays evidence that verifies offline.
+@Suite("Compliance view end to end", .serialized)
+struct ComplianceEndToEndTests {
+    typealias N = ExchangeNetwork
+
+    /// Polls until every record of the log at `path` is covered by a countersigned checkpoint.
+    func waitUntilCountersigned(_ path: String, records: UInt64) async throws -> Bool {
+        for _ in 0..<150 {
+            let store = try SQLiteAuditLeafStore(path: path)
+            let checkpoints = try await store.checkpoints(from: 0)
+            if let last = checkpoints.last(where: { $0.receipt != nil }), last.treeSize >= records, try await store.count() == last.treeSize {
+                return true
+            }
+            try await Task.sleep(for: .milliseconds(200))
+        }
+        return false
+    }
+
+    @Test func figuresEqualTheTrafficOnBothSidesAndAnUnderReportIsFlagged() async throws {
+        let network = try ExchangeNetwork()
+        defer { try? FileManager.default.removeItem(at: network.directory) }
+        var httpConfiguration = HTTPClient.Configuration()
+        httpConfiguration.connectionPool.retryConnectionEstablishment = false
+        let http = HTTPClient(eventLoopGroup: HTTPClient.defaultEventLoopGroup, configuration: httpConfiguration)
+        defer { _ = http.shutdown() }
+        let caller = ClientCaller(http: http)
+        let motCua = "\(N.consumer)/MOTCUA"
+        let dvc = "\(N.consumer)/DVC"
+
+        try await N.withBackend(BackendLog()) { backendPort in
+            try await network.withInfrastructure(checkpointIntervalSeconds: 1, evidenceRelay: true) { network in
+                let providerId = "\(N.provider)/ss1", consumerId = "\(N.consumer)/ss1"
+                let ports = [providerId: try await N.freePort(), consumerId: try await N.freePort()]
+                try await network.register(serverPorts: ports)
+                let backend = "http://127.0.0.1:\(backendPort)/api"
+                let providerConfiguration = try network.configuration(
+                    server: providerId, member: N.provider, interServerPort: ports[providerId] ?? 0,
+                    services: [.init(id: N.lookup, backendURL: backend), .init(id: N.vetoed, backendURL: backend)],
+                    veto: .init(disabledServices: [N.vetoed]))
+                // The provider under-reports: its checkpoints leave out every success it served to DVC.
+                let hooks = ExchangeTestHooks(misreportCheckpointUsage: { counters in
+                    counters.filter { !($0.key.side == .provider && $0.key.client == dvc && $0.key.outcome == .success) }
+                })
+                let provider = LienThongSecurityServer(configuration: providerConfiguration, hooks: hooks)
+                let consumer = LienThongSecurityServer(configuration: try network.configuration(
+                    server: consumerId, member: N.consumer, interServerPort: ports[consumerId] ?? 0, clients: [motCua, dvc]))
+
+                try await provider.withRunning { _ in
+                    try await consumer.withRunning { consumerPorts in
+                        func call(_ client: String, _ service: String, purpose: String?, id: String) async throws -> ClientCaller.Answer {
+                            var headers = [("X-Road-Client", client), ("X-Road-Id", id)]
+                            if let purpose { headers.append(("X-LienThong-Purpose", purpose)) }
+                            return try await caller.call(consumerPorts.client, .GET, "/r1/\(service)/cong-dan/001099001234", headers: headers)
+                        }
+                        for i in 0..<7 {
+                            let answer = try await call(motCua, N.lookup, purpose: N.purpose, id: "cmp-motcua-\(i)")
+                            #expect(answer.status == 200, "\(answer.text)")
+                        }
+                        for i in 0..<4 {
+                            let answer = try await call(dvc, N.lookup, purpose: nil, id: "cmp-dvc-\(i)")
+                            #expect(answer.status == 200, "\(answer.text)")
+                        }
+                        for i in 0..<3 {
+                            let answer = try await call(motCua, N.vetoed, purpose: N.purpose, id: "cmp-veto-\(i)")
+                            #expect(answer.errorType == "Server.ServerProxy.ServiceDisabled", "\(answer.status) \(answer.text)")
+                        }
+                        for i in 0..<2 {
+                            let answer = try await call(motCua, N.lookup, purpose: "9.999999", id: "cmp-purpose-\(i)")
+                            #expect(answer.errorType == "Server.ClientProxy.AccessDenied", "\(answer.status) \(answer.text)")
+                        }
+                        let lapsed = try await call(motCua, N.lapsed, purpose: nil, id: "cmp-lapsed")
+                        #expect(lapsed.errorType == "Server.ClientProxy.AccessDenied", "\(lapsed.status) \(lapsed.text)")
+
+                        let consumerLog = consumer.configuration.dataDirectory + "/audit.sqlite"
+                        let providerLog = provider.configuration.dataDirectory + "/audit.sqlite"
+                        #expect(try await waitUntilCountersigned(consumerLog, records: 17))
+                        #expect(try await waitUntilCountersigned(providerLog, records: 14))
+
+                        let auditor = try network.pki.issue(role: .auditor, holderId: "VN/GOV/000.00.00.KTNN/kiem-toan-vien-07")
+                        let api = try RegistryAPIClient(baseURL: network.registryURL, certificateFile: network.path(auditor),
+                                                        keyFile: network.path(auditor, key: true), caFile: network.pki.url(.rootCertificate).path)
+                        let admin = try network.pki.issue(role: .admin, holderId: "VN/GOV/000.00.00.VPCP/quan-tri-07")
+                        let adminAPI = try RegistryAPIClient(baseURL: network.registryURL, certificateFile: network.path(admin),
+                                                             keyFile: network.path(admin, key: true), caFile: network.pki.url(.rootCertificate).path)
+                        do {
+                            try await checkFigures(api)
+                            try await checkRefusals(api, admin: adminAPI, network: network)
+                            try await checkEvidence(api, network: network)
+                            // Who looked at what: every auditor query, the refused ones too, is in the admin audit trail.
+                            let trail: [AdminAuditEntry] = try await adminAPI.get("/api/v1/audit-trail?limit=1000")
+                            let queries = trail.filter { $0.action == "auditor.query" }
+                            #expect(queries.allSatisfy { $0.actor.contains("kiem-toan-vien-07") })
+                            #expect(queries.contains { $0.entity.contains("/api/v1/auditor/compliance") })
+                            #expect(queries.contains { $0.entity.contains("threshold=2") }, "a refused query is recorded too")
+                            #expect(queries.contains { $0.entity.contains("/api/v1/auditor/evidence/cmp-motcua-3") })
+                            let verification: AuditTrailVerification = try await adminAPI.get("/api/v1/audit-trail/verify")
+                            #expect(verification.count == trail.count)
+                        } catch {
+                            Issue.record("\(error)")
+                        }
+                        try? await api.shutdown()
+                        try? await adminAPI.shutdown()
+                    }
+                }
+            }
+        }
+    }
+
+    /// The figures per agreement and side equal the traffic; the under-report is flagged.
+    func checkFigures(_ api: RegistryAPIClient) async throws {
+        let report: ComplianceReport = try await api.get("/api/v1/auditor/compliance?threshold=0.2&dormant_days=30")
+        let byConsumer = Dictionary(report.agreements.map { ("\($0.consumer.canonical) \($0.status.rawValue)", $0) }, uniquingKeysWith: { a, _ in a })
+        let motCua = try #require(report.agreements.first { $0.consumer.canonical == "\(N.consumer)/MOTCUA" && $0.status == .active
+            && $0.dataset.canonical.hasSuffix("dan-cu") }, "\(byConsumer.keys.sorted())")
+        #expect(motCua.consumerSide.served == 7)
+        #expect(motCua.providerSide.served == 7)
+        #expect(motCua.consumerSide.refused == 3)
+        #expect(motCua.providerSide.refused == 3)
+        #expect(motCua.providerSide.refusedByReason == [ReasonCount(errorType: "Server.ServerProxy.ServiceDisabled", count: 3)])
+        #expect(motCua.consumerSide.successRate == 0.7)
+        let dvc = try #require(report.agreements.first { $0.consumer.canonical == "\(N.consumer)/DVC" })
+        #expect(dvc.consumerSide.served == 4)
+        #expect(dvc.providerSide.served == 0, "the provider's checkpoints left DVC out")
+
+        // The under-report: the two sides' counts for the DVC agreement differ by 4.
+        let flagged = report.discrepancies.filter { $0.agreement == dvc.id }
+        #expect(flagged.count == 1, "\(report.discrepancies)")
+        #expect(flagged.first?.consumerServed == 4)
+        #expect(flagged.first?.providerServed == 0)
+        #expect(report.discrepancies.allSatisfy { $0.agreement == dvc.id }, "no other agreement is flagged: \(report.discrepancies)")
+
+        // Vetoed 3 of 10: agreed but not shared above 20 %.
+        #expect(report.notShared.map(\.id) == [motCua.id])
+        // Refused before sending: the wrong purpose (2) and the lapsed agreement (1), both on the population dataset.
+        let attempts = report.withoutAgreement.filter { $0.client == "\(N.consumer)/MOTCUA" }
+        #expect(attempts.reduce(0) { $0 + $1.count } == 3, "\(report.withoutAgreement)")
+        #expect(attempts.allSatisfy { $0.refusedBy == "consumer" && $0.target.hasSuffix("datasets/dan-cu") })
+        #expect(report.kpis.served == 11)
+        #expect(report.kpis.refused == 6)
+        #expect(report.kpis.exchangesPerDay.reduce(0) { $0 + $1.served } == 11)
+
+        // A one-agreement query and the CSV form agree with the JSON.
+        let one: ComplianceReport = try await api.get("/api/v1/auditor/compliance?agreement=\(motCua.id)")
+        #expect(one.agreements.map(\.id) == [motCua.id])
+        let csv = try await api.getRaw("/api/v1/auditor/compliance/agreements?format=csv&agreement=\(motCua.id)")
+        #expect(csv.status == 200)
+        #expect(csv.headers.first { $0.0.lowercased() == "content-type" }?.1.hasPrefix("text/csv") == true)
+        let lines = String(decoding: csv.body, as: UTF8.self).split(separator: "\r\n")
+        #expect(lines.count == 2, "header and one row: \(lines)")
+        #expect(lines.last?.hasPrefix(motCua.id) == true)
+    }
+
+    /// Other roles get 403; bad parameters get 400 with a reason, and change nothing.
+    func checkRefusals(_ api: RegistryAPIClient, admin: RegistryAPIClient, network: ExchangeNetwork) async throws {
+        let forbidden = try await admin.getRaw("/api/v1/auditor/compliance")
+        #expect(forbidden.status == 403)
+        let serverCertificate = try network.tlsRecord("\(N.provider)/ss1")
+        let asServer = try RegistryAPIClient(baseURL: network.registryURL, certificateFile: network.path(serverCertificate),
+                                             keyFile: network.path(serverCertificate, key: true), caFile: network.pki.url(.rootCertificate).path)
+        let serverAnswer = try await asServer.getRaw("/api/v1/auditor/agreements")
+        try? await asServer.shutdown()
+        #expect(serverAnswer.status == 403)
+
+        let bad = ["/api/v1/auditor/compliance?from=yesterday", "/api/v1/auditor/compliance?threshold=2",
+                   "/api/v1/auditor/compliance?dormant_days=0", "/api/v1/auditor/compliance?from=2026-02-01&to=2026-01-01",
+                   "/api/v1/auditor/compliance?from=2000-01-01&to=2026-01-01", "/api/v1/auditor/compliance?member=x%27%20OR%201%3D1--",
+                   "/api/v1/auditor/compliance?agreement=AG-1%27%3B%20DROP%20TABLE%20usage_window%3B--",
+                   "/api/v1/auditor/compliance?limit=10", "/api/v1/auditor/compliance/agreements?format=xml",
+                   "/api/v1/auditor/checkpoints?limit=100000", "/api/v1/auditor/evidence/a%2Fb"]
+        for path in bad {
+            let answer = try await api.getRaw(path)
+            #expect(answer.status == 400, "\(path): \(answer.status) \(String(decoding: answer.body, as: UTF8.self))")
+            #expect(answer.headers.contains { $0.0.lowercased() == "x-road-error" && $0.1 == "Client.BadRequest" }, "\(path)")
+        }
+        let unknownSection = try await api.getRaw("/api/v1/auditor/compliance/everything")
+        #expect(unknownSection.status == 404)
+        // Nothing changed: the figures are the same after the hostile queries.
+        let report: ComplianceReport = try await api.get("/api/v1/auditor/compliance")
+        #expect(report.kpis.served == 11)
+    }
+
+    /// Evidence fetched through the registry from both servers verifies with only the root CA.
+    func checkEvidence(_ api: RegistryAPIClient, network: ExchangeNetwork) async throws {
+        let answer = try await api.getRaw("/api/v1/auditor/evidence/cmp-motcua-3")
+        #expect(answer.status == 200, "\(String(decoding: answer.body.prefix(400), as: UTF8.self))")
+        let bundle = try JSONDecoder().decode(EvidenceBundle.self, from: answer.body)
+        #expect(bundle.records.map(\.side) == [.consumer, .provider])
+        let report = try await EvidenceVerifier.verify(bundle, anchors: [network.pki.rootCertificate])
+        #expect(report.warnings.isEmpty, "\(report.warnings)")
+        let schema = try await JSONSchemaCheck.validate([(schema: "schemas/evidence-bundle.schema.json", document: Array(answer.body))])
+        #expect(schema.status == 0, "\(schema.output)")
+        let missing = try await api.getRaw("/api/v1/auditor/evidence/no-such-exchange")
+        #expect(missing.status == 404)
+    }
+}
