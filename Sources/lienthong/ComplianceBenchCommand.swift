@@ -76,24 +76,29 @@ struct ComplianceBenchCommand: AsyncParsableCommand {
         }
         let ingestSeconds = Self.seconds(clock.now - ingestStart)
 
-        // The queries, over the last quarter (90 days, or all of it if shorter).
-        let quarterDays = min(90, days)
-        let from = end.addingTimeInterval(-Double(quarterDays) * 86_400)
+        // The queries, over the last calendar quarter (the three whole months before the end), the
+        // last 90 days, and 90 days with unaligned ends.
+        var calendar = Calendar(identifier: .gregorian)
+        calendar.timeZone = TimeZone(identifier: "UTC") ?? calendar.timeZone
+        let endMonth = calendar.date(from: calendar.dateComponents([.year, .month], from: end)) ?? end
+        let from = max(start, calendar.date(byAdding: .month, value: -3, to: endMonth) ?? start)
         let engine = ComplianceEngine(ledger: ledger)
         let snapshot = model.snapshot
-        let quarter = ComplianceQuery(from: from, to: end)
-        let unaligned = ComplianceQuery(from: from.addingTimeInterval(7 * 3_600 + 13 * 60), to: end.addingTimeInterval(-5 * 3_600))
+        let quarter = ComplianceQuery(from: from, to: endMonth)
+        let last90 = ComplianceQuery(from: max(start, end.addingTimeInterval(-90 * 86_400)), to: end)
+        let unaligned = ComplianceQuery(from: last90.from.addingTimeInterval(7 * 3_600 + 13 * 60), to: end.addingTimeInterval(-5 * 3_600))
         let year = ComplianceQuery(from: start, to: end)
         let cases: [(String, ComplianceQuery, Set<ComplianceSection>)] = [
             ("quarter, full report", quarter, Set(ComplianceSection.allCases)),
-            ("quarter, unaligned edges, full", unaligned, Set(ComplianceSection.allCases)),
+            ("last 90 days, full report", last90, Set(ComplianceSection.allCases)),
+            ("90 days, unaligned ends, full", unaligned, Set(ComplianceSection.allCases)),
             ("quarter, kpis + daily", quarter, [.kpis, .daily]),
             ("quarter, agreements", quarter, [.agreements]),
             ("quarter, agencies", quarter, [.agencies]),
             ("quarter, dormant", quarter, [.dormant]),
             ("quarter, discrepancies", quarter, [.discrepancies]),
             ("quarter, without-agreement", quarter, [.withoutAgreement]),
-            ("quarter, one agreement, full", ComplianceQuery(from: from, to: end, agreement: model.hottestAgreement), Set(ComplianceSection.allCases)),
+            ("quarter, one agreement, full", ComplianceQuery(from: from, to: endMonth, agreement: model.hottestAgreement), Set(ComplianceSection.allCases)),
             ("whole period, full report", year, Set(ComplianceSection.allCases)),
         ]
         var rows: [(String, [Double])] = []
@@ -124,7 +129,7 @@ struct ComplianceBenchCommand: AsyncParsableCommand {
         print("synthetic usage: \(days) days × 288 windows, \(model.snapshot.members.count) members, \(model.snapshot.agreements.count) agreements, "
               + "\(busyAgreements) busy agreements per window on average, \(String(format: "%.0f", rate)) exchanges/s on average")
         print("generated: \(stats.counters) usage counters (\(stats.checkpoints) synthetic checkpoints), \(stats.exchanges) exchanges (consumer side), "
-              + "\(stats.injectedDiscrepancies) injected discrepancies (\(stats.injectedDiscrepancies(after: from)) in the quarter), "
+              + "\(stats.injectedDiscrepancies) injected discrepancies (\(stats.injectedDiscrepancies(from: from, to: endMonth)) in the quarter), "
               + "\(stats.straddles) boundary straddles")
         print(String(format: "generate + ingest: %.1f s (%.0f counters/s; %.1f s of it waiting for the generator)", ingestSeconds,
                      Double(stats.counters) / max(ingestSeconds, 1e-9), Self.seconds(waiting)))
@@ -136,7 +141,7 @@ struct ComplianceBenchCommand: AsyncParsableCommand {
         print(String(format: "  database file: %.1f MiB", Double(bytes) / 1_048_576))
         print("")
         func pad(_ text: String, _ width: Int) -> String { text.padding(toLength: max(width, text.count), withPad: " ", startingAt: 0) }
-        print("\(pad("query", 34)) \(pad("median s", 9)) \(pad("max s", 9))")
+        print("\(pad("query (\(RegistryJSON.timestamp(quarter.from).prefix(10)) to \(RegistryJSON.timestamp(quarter.to).prefix(10)))", 34)) \(pad("median s", 9)) \(pad("max s", 9))")
         for (name, times) in rows {
             let sorted = times.sorted()
             let median = sorted.count % 2 == 1 ? sorted[sorted.count / 2] : (sorted[sorted.count / 2 - 1] + sorted[sorted.count / 2]) / 2
@@ -149,6 +154,12 @@ struct ComplianceBenchCommand: AsyncParsableCommand {
                   + "\(report.discrepancies.count) discrepancies, \(report.pendingRequests.count) pending requests, "
                   + "\(report.refusals.count) refusals; served \(report.kpis.served), refused \(report.kpis.refused), failed \(report.kpis.failed); "
                   + "JSON \(jsonBytes / 1024) KiB")
+            let (low, high) = (Int64(quarter.from.timeIntervalSince1970 * 1000), Int64(quarter.to.timeIntervalSince1970 * 1000))
+            let injected = Set(stats.injected.filter { $0.window >= low && $0.window < high }.map { "\($0.agreement) \($0.window)" })
+            let flagged = Set(report.discrepancies.map { "\($0.agreement) \(Int64($0.windowStart.timeIntervalSince1970 * 1000))" })
+            print("discrepancy check: \(injected.count) windows with an injected under-report in the quarter, \(flagged.count) flagged; "
+                  + "\(injected.intersection(flagged).count) injected found, \(flagged.subtracting(injected).count) flagged without an injection "
+                  + "(\(stats.straddles) straddles in the year, none of which may be flagged)")
             let quarterMedian = rows.first.map { $0.1.sorted()[$0.1.count / 2] } ?? 0
             print(quarterMedian < 1 ? String(format: "quarter full report median %.3f s: within the 1 s target", quarterMedian)
                                     : String(format: "quarter full report median %.3f s: OVER the 1 s target (is this a release build?)", quarterMedian))
@@ -191,7 +202,8 @@ struct SyntheticUsageModel: Sendable {
         var exchanges = 0
         var straddles = 0
         var injectedDiscrepancies = 0
-        var injectedWindows: [Int64] = []
+        /// Where under-reports were injected: agreement and window start (ms).
+        var injected: [(agreement: String, window: Int64)] = []
 
         mutating func add(_ other: Stats) {
             counters += other.counters
@@ -199,12 +211,12 @@ struct SyntheticUsageModel: Sendable {
             exchanges += other.exchanges
             straddles += other.straddles
             injectedDiscrepancies += other.injectedDiscrepancies
-            injectedWindows += other.injectedWindows
+            injected += other.injected
         }
 
-        func injectedDiscrepancies(after date: Date) -> Int {
-            let ms = Int64(date.timeIntervalSince1970 * 1000)
-            return injectedWindows.filter { $0 >= ms }.count
+        func injectedDiscrepancies(from: Date, to: Date) -> Int {
+            let (low, high) = (Int64(from.timeIntervalSince1970 * 1000), Int64(to.timeIntervalSince1970 * 1000))
+            return Set(injected.filter { $0.window >= low && $0.window < high }.map { "\($0.agreement) \($0.window)" }).count
         }
     }
 
@@ -361,7 +373,7 @@ struct SyntheticUsageModel: Sendable {
                     stats.straddles += straddle > 0 ? 1 : 0
                     if missing > 0 {
                         stats.injectedDiscrepancies += 1
-                        stats.injectedWindows.append(window)
+                        stats.injected.append((plan.id, window))
                     }
                     let c = plan.consumerServer, p = plan.providerServer
                     add(c, .consumer, window, plan, client: plan.client, service: plan.service, dataset: plan.dataset, outcome: .success,

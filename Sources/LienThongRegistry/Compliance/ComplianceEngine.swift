@@ -20,9 +20,10 @@ public struct ComplianceEngine: Sendable {
     /// default) later. 120 seconds.
     public static let settlementMargin: TimeInterval = 120
 
-    /// How many usage windows with equal counts a surplus may cross while waiting to be
-    /// reconciled by a deficit (an exchange straddling each boundary in turn): 2.
-    public static let maximumPassThroughWindows = 2
+    /// How many usage windows in a row with equal counts a surplus may cross while waiting to be
+    /// reconciled by a deficit (as many exchanges straddling each boundary in turn, which busy
+    /// agreements do): 12, one hour.
+    public static let maximumPassThroughWindows = 12
 
     /// Creates an engine over `ledger`.
     public init(ledger: CheckpointLedger) {
@@ -358,8 +359,8 @@ struct UsageLoader {
         return result
     }
 
-    /// Settled windows where the two sides' success counts differ, after reconciling boundary
-    /// straddles (see `docs/compliance.md` §Discrepancies).
+    /// Windows where the two sides' success counts differ, after reconciling boundary straddles:
+    /// final on settled windows, provisional on the others (see `docs/compliance.md` §Discrepancies).
     func discrepancies(_ db: Database, _ period: PeriodSegments) throws -> [Discrepancy] {
         let window = UsageStore.windowMilliseconds
         let passes = ComplianceEngine.maximumPassThroughWindows
@@ -388,17 +389,21 @@ struct UsageLoader {
             guard let items = byAgreement[agreement]?.sorted(by: { $0.window < $1.window }), let firstItem = items.first else { continue }
             guard let consumerLimit = settled[firstItem.consumerMember], let providerLimit = settled[firstItem.providerMember] else { continue }
             let limit = min(consumerLimit, providerLimit)
-            let reconciler = Reconciler(window: window, passes: passes, fetchEnd: fetchEnd,
-                                        isSettled: { start in start + window + margin <= limit },
-                                        consumerServed: { start in try Int64.fetchOne(lookup, arguments: [agreement, start]) ?? 0 })
-            for (item, unexplained) in try reconciler.run(items)
+            let isSettled = { (start: Int64) in start + window + margin <= limit }
+            let served = { (start: Int64) in try Int64.fetchOne(lookup, arguments: [agreement, start]) ?? 0 }
+            // Final findings, on settled windows only; then provisional ones: the same
+            // reconciliation over the counters reported so far, kept where the window is not settled.
+            let final = try Reconciler(window: window, passes: passes, fetchEnd: fetchEnd, isSettled: isSettled, consumerServed: served).run(items)
+            let provisional = try Reconciler(window: window, passes: passes, fetchEnd: fetchEnd, isSettled: { _ in true }, consumerServed: served)
+                .run(items).filter { !isSettled($0.0.window) }
+            for (item, unexplained) in final + provisional
             where item.window >= period.fromMs && item.window < period.toMs {
                 result.append(Discrepancy(
                     agreement: agreement, consumerMember: item.consumerMember, providerMember: item.providerMember,
                     windowStart: Date(timeIntervalSince1970: Double(item.window) / 1000),
                     windowEnd: Date(timeIntervalSince1970: Double(item.window + window) / 1000),
                     consumerServed: Int(item.consumer), providerServed: Int(item.provider), difference: Int(item.consumer - item.provider),
-                    unexplained: Int(unexplained)))
+                    unexplained: Int(unexplained), settled: isSettled(item.window)))
             }
         }
         return result.sorted { ($0.windowStart, $0.agreement) < ($1.windowStart, $1.agreement) }
@@ -421,12 +426,14 @@ struct ReconciliationRow: Sendable, Hashable {
 ///
 /// An exchange is counted in the window it started in, on each side: one that starts at the
 /// consumer just before a boundary and reaches the provider after it shows as +1 in window k and
-/// −1 in window k+1. So a surplus (consumer > provider) is carried forward to the next window,
-/// where a deficit absorbs it; it may cross at most ``ComplianceEngine/maximumPassThroughWindows``
-/// windows with equal counts on the way (when more exchanges straddled each boundary in turn), and
-/// never more than the consumer's count of the window it leaves. What is left is flagged: a
-/// deficit nothing absorbs at its own window (negative), a surplus nothing absorbs at the last
-/// window that added to it (positive). Nothing is flagged at or after the first unsettled window.
+/// −1 in window k+1. So a surplus (consumer > provider) is kept "in flight" and absorbed by a later
+/// deficit, most recent surplus first (the exchanges that straddled the last boundary). In flight,
+/// it may cross windows with equal counts — when as many exchanges straddled each following
+/// boundary — but at most ``ComplianceEngine/maximumPassThroughWindows`` of them in a row, and never
+/// more than the consumer counted in a window it leaves or crosses (the oldest surpluses beyond
+/// that cannot have straddled). What is left is flagged: a deficit nothing absorbs at its own
+/// window (negative), a surplus nothing absorbs at the window it arose in (positive). Nothing is
+/// decided at or after the first unsettled window, nor beyond the rows read.
 struct Reconciler {
     let window: Int64
     let passes: Int
@@ -435,19 +442,38 @@ struct Reconciler {
     /// The consumer's count in a window without a difference (`0` when no row).
     let consumerServed: (Int64) throws -> Int64
 
+    /// The windows flagged, each with its unexplained amount.
     func run(_ items: [ReconciliationRow]) throws -> [(ReconciliationRow, Int64)] {
         var flagged: [(ReconciliationRow, Int64)] = []
-        var carry: Int64 = 0
-        var origin: ReconciliationRow?
+        var inFlight: [(row: ReconciliationRow, amount: Int64)] = []   // oldest first
         var position: Int64 = 0
 
-        /// Moves the carry across windows with equal counts up to `target` (a settled window with a
-        /// difference); `false` when it cannot travel that far.
-        func travel(to target: Int64) throws -> Bool {
+        /// Keeps at most `limit` in flight, flagging the oldest surpluses beyond it.
+        func trim(to limit: Int64) {
+            var excess = inFlight.reduce(0) { $0 + $1.amount } - max(0, limit)
+            while excess > 0, let oldest = inFlight.first {
+                let take = min(oldest.amount, excess)
+                flagged.append((oldest.row, take))
+                excess -= take
+                if take == oldest.amount { inFlight.removeFirst() } else { inFlight[0].amount -= take }
+            }
+        }
+        func flagAll() {
+            for entry in inFlight { flagged.append((entry.row, entry.amount)) }
+            inFlight.removeAll()
+        }
+        /// Carries what is in flight across the equal windows before `target` (all of them when
+        /// `nil`); `false` when that cannot be decided yet.
+        func travel(to target: Int64?) throws -> Bool {
             var next = position + window
             var hops = 0
-            while next < target {
-                guard hops < passes, try consumerServed(next) >= carry else { return false }
+            while !inFlight.isEmpty, target.map({ next < $0 }) ?? true {
+                if target == nil, next >= fetchEnd || !isSettled(next) { return false }
+                guard hops < passes else {
+                    flagAll()
+                    break
+                }
+                trim(to: try consumerServed(next))
                 position = next
                 next += window
                 hops += 1
@@ -456,38 +482,40 @@ struct Reconciler {
         }
 
         for item in items {
-            guard isSettled(item.window) else { return flagged }
-            if carry > 0 {
-                if try !travel(to: item.window) {
-                    if let origin { flagged.append((origin, carry)) }
-                    carry = 0
-                    origin = nil
+            guard isSettled(item.window) else { return Self.merged(flagged) }
+            _ = try travel(to: item.window)
+            let difference = item.difference
+            if difference > 0 {
+                inFlight.append((item, difference))
+            } else if difference < 0 {
+                var deficit = -difference
+                while deficit > 0, let latest = inFlight.last {
+                    let take = min(latest.amount, deficit)
+                    deficit -= take
+                    if take == latest.amount { inFlight.removeLast() } else { inFlight[inFlight.count - 1].amount -= take }
                 }
+                if deficit > 0 { flagged.append((item, -deficit)) }
             }
-            var value = item.difference + carry
-            if value < 0 {
-                flagged.append((item, value))
-                carry = 0
-                origin = nil
-            } else if value > 0 {
-                if item.difference > 0 || origin == nil { origin = item }
-                if value > item.consumer, let from = origin {
-                    flagged.append((from, value - item.consumer))
-                    value = item.consumer
-                }
-                carry = value
-                position = item.window
-                if carry == 0 { origin = nil }
-            } else {
-                carry = 0
-                origin = nil
+            trim(to: item.consumer)
+            position = item.window
+        }
+        // No later window with a difference was read: what is still in flight is flagged once
+        // every window that could carry it on is settled and was read.
+        _ = try travel(to: nil)
+        return Self.merged(flagged)
+    }
+
+    /// One entry per window, amounts added up.
+    static func merged(_ flagged: [(ReconciliationRow, Int64)]) -> [(ReconciliationRow, Int64)] {
+        var order: [Int64] = []
+        var byWindow: [Int64: (ReconciliationRow, Int64)] = [:]
+        for (row, amount) in flagged {
+            if let old = byWindow[row.window] { byWindow[row.window] = (row, old.1 + amount) } else {
+                byWindow[row.window] = (row, amount)
+                order.append(row.window)
             }
         }
-        // No later window in range has a deficit to absorb the surplus: flag it, once every window
-        // that could still have absorbed it is in range and settled.
-        let furthest = position + Int64(passes + 1) * window
-        if carry > 0, furthest < fetchEnd, isSettled(furthest), let origin { flagged.append((origin, carry)) }
-        return flagged
+        return order.sorted().compactMap { byWindow[$0] }.filter { $0.1 != 0 }
     }
 }
 

@@ -517,10 +517,15 @@ public struct Discrepancy: Codable, Sendable, Hashable {
     /// What remains after exchanges straddling a window boundary are reconciled: positive, the
     /// provider counted fewer than the consumer; negative, more.
     public var unexplained: Int
+    /// Whether the window is settled (both sides have checkpointed well past it): a settled
+    /// discrepancy is final. An unsettled one is **provisional**: it stands on the counters both
+    /// sides have reported so far and may close once the lagging side checkpoints.
+    public var settled: Bool
 
     /// Creates an entry.
     public init(agreement: String, consumerMember: String, providerMember: String, windowStart: Date, windowEnd: Date,
-                consumerServed: Int, providerServed: Int, difference: Int, unexplained: Int) {
+                consumerServed: Int, providerServed: Int, difference: Int, unexplained: Int, settled: Bool = true) {
+        self.settled = settled
         self.agreement = agreement
         self.consumerMember = consumerMember
         self.providerMember = providerMember

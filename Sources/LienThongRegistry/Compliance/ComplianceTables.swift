@@ -65,10 +65,10 @@ extension ComplianceReport {
                     })
         case .discrepancies:
             return (["agreement", "consumer_member", "provider_member", "window_start", "window_end", "consumer_served", "provider_served",
-                     "difference", "unexplained"],
+                     "difference", "unexplained", "settled"],
                     discrepancies.map { d in
                         [d.agreement, d.consumerMember, d.providerMember, Self.text(d.windowStart), Self.text(d.windowEnd), String(d.consumerServed),
-                         String(d.providerServed), String(d.difference), String(d.unexplained)]
+                         String(d.providerServed), String(d.difference), String(d.unexplained), d.settled ? "yes" : "provisional"]
                     })
         case .pendingRequests:
             return (["access_request", "consumer", "dataset", "provider", "purposes", "requested_at", "age_days", "overdue"],
