@@ -71,7 +71,9 @@ struct DemoNetwork: Codable, Sendable {
     /// Reads a network file.
     static func load(_ url: URL) throws -> DemoNetwork {
         do {
-            return try RegistryJSON.makeDecoder().decode(DemoNetwork.self, from: Data(contentsOf: url))
+            let decoder = JSONDecoder()
+            decoder.keyDecodingStrategy = .convertFromSnakeCase
+            return try decoder.decode(DemoNetwork.self, from: Data(contentsOf: url))
         } catch {
             throw DemoError("\(url.path) is not a LienThong network file: \(error)")
         }

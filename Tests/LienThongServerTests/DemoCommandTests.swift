@@ -89,7 +89,7 @@ struct DemoCommandTests {
         #expect(metrics.status == .ok)
 
         #expect(demo.terminate())
-        let exit = await demo.waitForExit(timeout: .seconds(60))
+        let exit = await demo.waitForExit(timeout: .seconds(20))
         #expect(exit == BackgroundProcess.Exit(status: 0, bySignal: false), "\(String(describing: exit)): \(demo.outputTail(20))")
         #expect(demo.output().contains("Shutting down"))
     }

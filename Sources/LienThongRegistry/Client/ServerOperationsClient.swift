@@ -151,6 +151,9 @@ public final class ServerOperationsClient: Sendable {
         var request = HTTPClientRequest(url: "https://\(address)\(path)")
         request.method = method
         for (name, value) in headers { request.headers.add(name: name, value: value) }
+        // Operations calls are rare: no idle connection is left open, which would hold a server's
+        // graceful shutdown until its idle timeout.
+        request.headers.add(name: "Connection", value: "close")
         if let body { request.body = .bytes(ByteBuffer(bytes: body)) }
         do {
             let response = try await client.execute(request, timeout: timeout)
