@@ -499,5 +499,8 @@ struct ComplianceTests {
         let text = ComplianceReport.csv(header: ["a", "b c"], rows: [["x,y", "say \"hi\""], ["line\nbreak", "plain"], ["", " padded"], ["cr\r", "ok"]])
         #expect(text == "a,b c\r\n\"x,y\",\"say \"\"hi\"\"\"\r\n\"line\nbreak\",plain\r\n,\" padded\"\r\n\"cr\r\",ok\r\n")
         #expect(ComplianceReport.csv(header: ["only"], rows: []) == "only\r\n")
+        // Formulas are defused; negative numbers are left alone.
+        let formulas = ComplianceReport.csv(header: ["x"], rows: [["=HYPERLINK(\"http://x\")"], ["+1+1"], ["@SUM(A1)"], ["-2"], ["-cmd"], ["\tx"]])
+        #expect(formulas == "x\r\n\"'=HYPERLINK(\"\"http://x\"\")\"\r\n'+1+1\r\n'@SUM(A1)\r\n-2\r\n'-cmd\r\n'\tx\r\n")
     }
 }

@@ -394,7 +394,10 @@ struct UsageLoader {
             // Final findings, on settled windows only; then provisional ones: the same
             // reconciliation over the counters reported so far, kept where the window is not settled.
             let final = try Reconciler(window: window, passes: passes, fetchEnd: fetchEnd, isSettled: isSettled, consumerServed: served).run(items)
-            let provisional = try Reconciler(window: window, passes: passes, fetchEnd: fetchEnd, isSettled: { _ in true }, consumerServed: served)
+            // (Only needed when a window the final pass may have had to stop at is not settled.)
+            let lastNeeded = (items.last?.window ?? 0) + Int64(passes + 1) * window
+            let provisional = isSettled(lastNeeded) ? [] : try Reconciler(
+                window: window, passes: passes, fetchEnd: fetchEnd, isSettled: { _ in true }, consumerServed: served)
                 .run(items).filter { !isSettled($0.0.window) }
             for (item, unexplained) in final + provisional
             where item.window >= period.fromMs && item.window < period.toMs {

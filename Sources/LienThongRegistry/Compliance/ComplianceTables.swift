@@ -96,8 +96,15 @@ extension ComplianceReport {
         return out
     }
 
-    /// One CSV field, quoted when needed.
+    /// One CSV field, quoted when needed. Text that a spreadsheet would run as a formula (it
+    /// starts with `=`, `+`, `@`, a tab, or a `-` that does not begin a number) gets a leading `'`
+    /// (OWASP "CSV injection"): admin-entered reasons and names must not execute on an auditor's desk.
     static func csvField(_ field: String) -> String {
+        var field = field
+        if let first = field.unicodeScalars.first, "=+@\t\r".unicodeScalars.contains(first)
+            || (first == "-" && Double(field) == nil) {
+            field = "'" + field
+        }
         let needsQuotes = field.unicodeScalars.contains { $0 == "," || $0 == "\"" || $0 == "\r" || $0 == "\n" }
             || field.hasPrefix(" ") || field.hasSuffix(" ")
         guard needsQuotes else { return field }
