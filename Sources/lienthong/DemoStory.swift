@@ -8,9 +8,9 @@ import NIOHTTP1
 import LienThongTrust
 
 /// What `lienthong demo --once --json` prints.
-struct DemoSummary: Codable, Sendable {
+struct DemoSummary: Encodable, Sendable {
     /// One thing the demo expected, and what it saw.
-    struct Expectation: Codable, Sendable {
+    struct Expectation: Encodable, Sendable {
         var name: String
         var expected: String
         var actual: String
@@ -27,18 +27,6 @@ struct DemoSummary: Codable, Sendable {
 
     enum CodingKeys: String, CodingKey {
         case expectations, allHeld, exchangesSent, evidenceExchange, evidenceFile, networkFile, seconds
-    }
-
-    init() {}
-
-    init(from decoder: any Decoder) throws {
-        let c = try decoder.container(keyedBy: CodingKeys.self)
-        expectations = try c.decode([Expectation].self, forKey: .expectations)
-        exchangesSent = try c.decode(Int.self, forKey: .exchangesSent)
-        evidenceExchange = try c.decode(String.self, forKey: .evidenceExchange)
-        evidenceFile = try c.decode(String.self, forKey: .evidenceFile)
-        networkFile = try c.decode(String.self, forKey: .networkFile)
-        seconds = try c.decode(Double.self, forKey: .seconds)
     }
 
     func encode(to encoder: any Encoder) throws {

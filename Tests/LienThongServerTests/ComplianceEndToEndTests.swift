@@ -102,6 +102,11 @@ struct ComplianceEndToEndTests {
                             try await checkFigures(api)
                             try await checkRefusals(api, admin: adminAPI, network: network)
                             try await checkEvidence(api, network: network)
+                            // The shared ledger route records an auditor's read too (an admin's is not an auditor query).
+                            let ledger = try await api.getRaw("/api/v1/checkpoints?limit=5")
+                            #expect(ledger.status == 200)
+                            let adminLedger = try await adminAPI.getRaw("/api/v1/checkpoints?limit=6")
+                            #expect(adminLedger.status == 200)
                             // Who looked at what: every auditor query, the refused ones too, is in the admin audit trail.
                             let trail: [AdminAuditEntry] = try await adminAPI.get("/api/v1/audit-trail?limit=1000")
                             let queries = trail.filter { $0.action == "auditor.query" }
@@ -109,6 +114,8 @@ struct ComplianceEndToEndTests {
                             #expect(queries.contains { $0.entity.contains("/api/v1/auditor/compliance") })
                             #expect(queries.contains { $0.entity.contains("threshold=2") }, "a refused query is recorded too")
                             #expect(queries.contains { $0.entity.contains("/api/v1/auditor/evidence/cmp-motcua-3") })
+                            #expect(queries.contains { $0.entity.contains("/api/v1/checkpoints?limit=5") })
+                            #expect(!queries.contains { $0.entity.contains("limit=6") })
                             let verification: AuditTrailVerification = try await adminAPI.get("/api/v1/audit-trail/verify")
                             #expect(verification.count == trail.count)
                         } catch {

@@ -10,7 +10,8 @@ import LienThongTrust
 ///   (``CheckpointSubmission``); the answer is the countersigned receipt
 ///   (``CheckpointReceiptResponse``, 201, or 200 for a resubmission). No client certificate is
 ///   needed: the member's signature authenticates the checkpoint.
-/// - `GET /api/v1/checkpoints?server=&from=&limit=`: the ledger, for administrators and auditors.
+/// - `GET /api/v1/checkpoints?server=&from=&limit=`: the ledger, for administrators and auditors
+///   (an auditor's read is recorded in the admin audit trail, like every auditor query).
 struct CheckpointRoutes {
     let ledger: CheckpointLedger
     let registry: Registry
@@ -45,7 +46,8 @@ struct CheckpointRoutes {
             return response
         }
 
-        router.group("api/v1").add(middleware: RequireRole([.admin, .auditor])).get("checkpoints") { request, _ -> [LedgerEntryView] in
+        router.group("api/v1").add(middleware: RequireRole([.admin, .auditor])).add(middleware: AuditorQueryRecorder(registry: registry))
+            .get("checkpoints") { request, _ -> [LedgerEntryView] in
             let server = request.uri.queryParameters["server"].map(String.init)
             let from = try Self.integer(request, "from", default: 1, range: 1...Int64.max)
             let limit = try Self.integer(request, "limit", default: 100, range: 1...1000)

@@ -5,8 +5,9 @@ import NIOCore
 import NIOHTTP1
 import NIOSSL
 
-/// An error answered by the registry API, or met on the way to it.
-public struct RegistryClientError: Error, Sendable, CustomStringConvertible {
+/// An error answered by the registry API or a security server's operations API (both X-Road
+/// style), or met on the way to it.
+public struct RegistryClientError: Error, Sendable, Hashable, CustomStringConvertible {
     /// The HTTP status, or `nil` if no answer came.
     public var status: Int?
     /// The X-Road error type (`X-Road-Error`), e.g. `Client.Duplicate`.
@@ -40,15 +41,7 @@ public final class RegistryAPIClient: Sendable {
 
     /// Creates a client that authenticates with `certificateFile`/`keyFile` and trusts `caFile`.
     public init(baseURL: String, certificateFile: String, keyFile: String, caFile: String) throws {
-        var tls = TLSConfiguration.makeClientConfiguration()
-        tls.minimumTLSVersion = .tlsv13
-        tls.trustRoots = .certificates(try NIOSSLCertificate.fromPEMFile(caFile))
-        tls.certificateChain = try NIOSSLCertificate.fromPEMFile(certificateFile).map { .certificate($0) }
-        tls.privateKey = .privateKey(try NIOSSLPrivateKey(file: keyFile, format: .pem))
-        var configuration = HTTPClient.Configuration(tlsConfiguration: tls)
-        configuration.connectionPool.retryConnectionEstablishment = false
-        configuration.timeout.connect = .seconds(5)
-        self.client = HTTPClient(eventLoopGroup: HTTPClient.defaultEventLoopGroup, configuration: configuration)
+        self.client = try MutualTLSHTTPClient.make(certificateFile: certificateFile, keyFile: keyFile, caFile: caFile)
         self.baseURL = baseURL.hasSuffix("/") ? String(baseURL.dropLast()) : baseURL
     }
 

@@ -32,32 +32,9 @@ public struct VetoSettings: Codable, Sendable, Hashable {
     }
 }
 
-/// An error answered by a security server's operations API, or met on the way to it.
-public struct ServerOperationsError: Error, Sendable, Hashable, CustomStringConvertible {
-    /// The HTTP status, or `nil` if no answer came.
-    public var status: Int?
-    /// The X-Road style error type (`X-Road-Error`), e.g. `Client.Forbidden`.
-    public var type: String
-    /// The message.
-    public var message: String
-    /// The server's log reference (a UUID), if it sent one.
-    public var detail: String?
-
-    /// Creates an error.
-    public init(status: Int?, type: String, message: String, detail: String?) {
-        self.status = status
-        self.type = type
-        self.message = message
-        self.detail = detail
-    }
-
-    /// `type: message (HTTP status, ref detail)`.
-    public var description: String {
-        var text = "\(type): \(message)"
-        if let status { text += " (HTTP \(status)\(detail.map { ", ref \($0)" } ?? ""))" }
-        return text
-    }
-}
+/// An error answered by a security server's operations API, or met on the way to it: the same
+/// X-Road style error as the registry API's.
+public typealias ServerOperationsError = RegistryClientError
 
 /// A client of the operations API that every security server offers on its inter-server port
 /// (mutual TLS 1.3): the auditors' evidence of one exchange and the data owner's veto.
@@ -81,15 +58,7 @@ public final class ServerOperationsClient: Sendable {
     ///
     /// - Parameter timeout: how long one call may take; an evidence search reads the server's whole log.
     public init(certificateFile: String, keyFile: String, caFile: String, timeout: TimeAmount = .seconds(120)) throws {
-        var tls = TLSConfiguration.makeClientConfiguration()
-        tls.minimumTLSVersion = .tlsv13
-        tls.trustRoots = .certificates(try NIOSSLCertificate.fromPEMFile(caFile))
-        tls.certificateChain = try NIOSSLCertificate.fromPEMFile(certificateFile).map { .certificate($0) }
-        tls.privateKey = .privateKey(try NIOSSLPrivateKey(file: keyFile, format: .pem))
-        var configuration = HTTPClient.Configuration(tlsConfiguration: tls)
-        configuration.connectionPool.retryConnectionEstablishment = false
-        configuration.timeout.connect = .seconds(5)
-        self.client = HTTPClient(eventLoopGroup: HTTPClient.defaultEventLoopGroup, configuration: configuration)
+        self.client = try MutualTLSHTTPClient.make(certificateFile: certificateFile, keyFile: keyFile, caFile: caFile)
         self.timeout = timeout
     }
 
