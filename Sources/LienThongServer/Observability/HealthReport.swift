@@ -279,6 +279,10 @@ public struct HealthReport: Codable, Sendable, Hashable {
         public var nextUpdate: Date?
         /// The freshness limit: the global configuration's `ocsp_freshness_seconds`.
         public var freshness: TimeInterval
+        /// How far `thisUpdate` may lie ahead of the server's clock: the responder's clock may run
+        /// ahead of ours. The same tolerance as the OCSP verifier's (300 s by default), so health
+        /// never reports failing for a status that peers accept.
+        public var allowedClockSkew: TimeInterval
 
         /// Creates an input.
         ///
@@ -288,12 +292,15 @@ public struct HealthReport: Codable, Sendable, Hashable {
         ///     - thisUpdate: The answer's `thisUpdate`.
         ///     - nextUpdate: The answer's `nextUpdate`.
         ///     - freshness: The freshness limit in seconds; 3600 by default (the global configuration's default policy).
-        public init(certificate: String, status: OCSPHealth.Status, thisUpdate: Date?, nextUpdate: Date? = nil, freshness: TimeInterval = 3600) {
+        ///     - allowedClockSkew: How far `thisUpdate` may lie in the future; the OCSP verifier's default.
+        public init(certificate: String, status: OCSPHealth.Status, thisUpdate: Date?, nextUpdate: Date? = nil, freshness: TimeInterval = 3600,
+                    allowedClockSkew: TimeInterval = OCSPResponseVerifier().allowedClockSkew) {
             self.certificate = certificate
             self.status = status
             self.thisUpdate = thisUpdate
             self.nextUpdate = nextUpdate
             self.freshness = freshness
+            self.allowedClockSkew = allowedClockSkew
         }
 
         /// The input for a server that holds no OCSP status.
@@ -312,7 +319,8 @@ public struct HealthReport: Codable, Sendable, Hashable {
     /// - ``configurationCheck`` fails when no configuration is loaded or it has expired
     ///   (`now >= expires_at`). A failed refresh alone does not fail it: the configuration in use
     ///   stays valid until it expires, and the error is reported in `last_refresh_error`.
-    /// - ``ocspCheck`` fails unless the status is `good` and fresh: `thisUpdate <= now < fresh_until`,
+    /// - ``ocspCheck`` fails unless the status is `good` and fresh: `thisUpdate <= now + allowedClockSkew`
+    ///   and `now < fresh_until`,
     ///   where `fresh_until` is the earlier of `thisUpdate + freshness` and `nextUpdate`. `missing`,
     ///   `unknown` and `revoked` fail it, as they make the server refuse to sign.
     ///
@@ -378,7 +386,7 @@ public struct HealthReport: Codable, Sendable, Hashable {
             guard let thisUpdate = ocsp.thisUpdate, let freshUntil else {
                 return Check(name: ocspCheck, ok: false, detail: "the OCSP status of \(ocsp.certificate) has no thisUpdate")
             }
-            if now < thisUpdate {
+            if now.addingTimeInterval(ocsp.allowedClockSkew) < thisUpdate {
                 return Check(name: ocspCheck, ok: false,
                              detail: "the OCSP status of \(ocsp.certificate) is dated in the future (\(HealthReportTime.format(thisUpdate)))")
             }

@@ -19,8 +19,11 @@ enum HealthEndpoint {
             _ = try? await runtime.signer.stapledOCSP(validator: snapshot.validator, at: now)
         }
         let holder = runtime.serverId.owner.canonical
+        // One read of the staple, and the report judged at a time taken after it: a concurrent
+        // exchange may have fetched a newer status since `now`.
+        let staple = await runtime.signer.currentStaple()
         let ocsp: HealthReport.OCSPInput
-        if let staple = await runtime.signer.currentStaple() {
+        if let staple {
             ocsp = HealthReport.OCSPInput(certificate: holder, status: .init(staple.status), thisUpdate: staple.thisUpdate,
                                           nextUpdate: staple.nextUpdate, freshness: freshness)
         } else {
@@ -29,10 +32,10 @@ enum HealthEndpoint {
         if let held {
             runtime.metrics.setGlobalConfiguration(serial: held.serial, generatedAt: held.generatedAt, expiresAt: held.expiresAt)
         }
-        runtime.metrics.setOCSPStatus(thisUpdate: await runtime.signer.currentStaple()?.thisUpdate)
+        runtime.metrics.setOCSPStatus(thisUpdate: staple?.thisUpdate)
         let report = HealthReport.evaluate(
             serverId: runtime.serverId, configuration: held.map(HealthReport.ConfigurationInput.init),
-            lastRefreshError: status.lastError.map { "\($0)" }, ocsp: ocsp, now: now)
+            lastRefreshError: status.lastError.map { "\($0)" }, ocsp: ocsp, now: max(now, runtime.now()))
         return Response(status: report.status == .ok ? .ok : .serviceUnavailable,
                         headers: ExchangeHTTP.fields([(name: "Content-Type", value: HealthReport.contentType)]),
                         body: .init(byteBuffer: ByteBuffer(bytes: report.jsonBody())))
