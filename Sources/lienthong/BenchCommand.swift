@@ -11,7 +11,7 @@ struct BenchCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "bench",
         abstract: "Benchmarks on loopback (build with -c release for meaningful figures).",
-        subcommands: [ExchangeLatency.self])
+        subcommands: [ExchangeLatency.self, BenchNetworkCommand.self])
 
     struct ExchangeLatency: AsyncParsableCommand {
         static let configuration = CommandConfiguration(

@@ -31,25 +31,9 @@ enum DemoExchange {
     static func withServers<T: Sendable>(pki: DevelopmentPKI, registryURL: String, ports: DemoRegistry.ServerPorts, quiet: Bool,
                                          _ body: (Running) async throws -> T) async throws -> T {
         let backendPort = try FreePort.find()
-        let data = pki.directory.appendingPathComponent("servers")
-        func configuration(member: String, clients: [String], services: [SecurityServerConfiguration.LocalService]) throws -> SecurityServerConfiguration {
-            let records = try pki.records().filter { $0.revokedAt == nil }
-            guard let tls = records.first(where: { $0.role == .server && $0.holderId == "\(member)/ss1" }),
-                  let signing = records.first(where: { $0.role == .member && $0.holderId == member }) else {
-                throw DemoError("no TLS or signing certificate for \(member)")
-            }
-            let file = { (path: String) in pki.directory.appendingPathComponent(path).path }
-            return SecurityServerConfiguration(
-                serverId: "\(member)/ss1", clientListener: .init(port: 0), interServerListener: .init(port: ports.byMember[member] ?? 0),
-                tlsCertificateFile: file(tls.certificatePath), tlsKeyFile: file(tls.keyPath),
-                signingCertificateFile: file(signing.certificatePath), signingKeyFile: file(signing.keyPath),
-                registryURL: registryURL, trustAnchorFile: pki.url(.rootCertificate).path,
-                dataDirectory: data.appendingPathComponent(member.replacingOccurrences(of: "/", with: "_")).path,
-                clients: clients.map { .init(subsystem: $0) }, services: services)
-        }
-        let provider = try configuration(member: DemoRegistry.bca, clients: [], services: [
+        let provider = try configuration(pki: pki, registryURL: registryURL, ports: ports, member: DemoRegistry.bca, clients: [], services: [
             .init(id: "\(DemoRegistry.bca)/DANCU/tra-cuu-cong-dan", backendURL: "http://127.0.0.1:\(backendPort)")])
-        let consumer = try configuration(member: DemoRegistry.hanoi, clients: [motCua], services: [])
+        let consumer = try configuration(pki: pki, registryURL: registryURL, ports: ports, member: DemoRegistry.hanoi, clients: [motCua], services: [])
         var logger = Logger(label: "lienthong.server")
         logger.logLevel = quiet ? .critical : .warning
         return try await DemoBackend.withRunning(port: backendPort) {
@@ -62,6 +46,25 @@ enum DemoExchange {
                 }
             }
         }
+    }
+
+    /// The configuration of `member`'s server `ss1`: its development certificates, the registry,
+    /// the inter-server port registered for it, and a data directory under the PKI's.
+    static func configuration(pki: DevelopmentPKI, registryURL: String, ports: DemoRegistry.ServerPorts, member: String, clients: [String],
+                              services: [SecurityServerConfiguration.LocalService]) throws -> SecurityServerConfiguration {
+        let records = try pki.records().filter { $0.revokedAt == nil }
+        guard let tls = records.first(where: { $0.role == .server && $0.holderId == "\(member)/ss1" }),
+              let signing = records.first(where: { $0.role == .member && $0.holderId == member }) else {
+            throw DemoError("no TLS or signing certificate for \(member)")
+        }
+        let file = { (path: String) in pki.directory.appendingPathComponent(path).path }
+        return SecurityServerConfiguration(
+            serverId: "\(member)/ss1", clientListener: .init(port: 0), interServerListener: .init(port: ports.byMember[member] ?? 0),
+            tlsCertificateFile: file(tls.certificatePath), tlsKeyFile: file(tls.keyPath),
+            signingCertificateFile: file(signing.certificatePath), signingKeyFile: file(signing.keyPath),
+            registryURL: registryURL, trustAnchorFile: pki.url(.rootCertificate).path,
+            dataDirectory: pki.directory.appendingPathComponent("servers").appendingPathComponent(member.replacingOccurrences(of: "/", with: "_")).path,
+            clients: clients.map { .init(subsystem: $0) }, services: services)
     }
 
     struct Answer {

@@ -63,7 +63,7 @@ enum DemoRegistry {
     }
 
     /// Runs the registry, sets it up, and runs `body` while it serves.
-    static func run(pki: DevelopmentPKI, ocspURL: String, ocspFreshnessSeconds: Int = 3600, ports: ServerPorts, verbose: Bool = true,
+    static func run(pki: DevelopmentPKI, ocspURL: String, ocspFreshnessSeconds: Int = 3600, checkpointIntervalSeconds: Int = checkpointIntervalSeconds, ports: ServerPorts, verbose: Bool = true,
                     step: (String) -> Void, say: @escaping (String) -> Void = { print($0) },
                     body: (Handle) async throws -> Void) async throws {
         let admin = try pki.issue(role: .admin, holderId: "VN/GOV/000.00.00.VPCP/quan-tri-02")

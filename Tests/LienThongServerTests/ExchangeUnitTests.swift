@@ -94,6 +94,7 @@ struct SecurityServerConfigurationTests {
         #expect(configuration.serverId == "VN/GOV/000.00.00.G22/ss1")
         #expect(configuration.configurationRefreshSeconds == 60)
         #expect(configuration.limits.memoryThresholdBytes == 1 << 20 && configuration.limits.backendTimeoutSeconds == 30)
+        #expect(configuration.limits.peerIdleConnections == 128, "enough idle peer connections that 64 concurrent exchanges reuse theirs")
         #expect(configuration.tlsCertificateFile.hasPrefix("/") && configuration.tlsCertificateFile.hasSuffix("docs/examples/pki/server/VN_GOV_000.00.00.G22_ss1.crt"))
         #expect(configuration.services.first?.openAPIFile?.hasSuffix("docs/examples/openapi/tra-cuu-cong-dan.yaml") == true)
         #expect(configuration.clients.first?.connection == .http)
@@ -131,6 +132,7 @@ struct SecurityServerConfigurationTests {
         #expect(try loadError { $0["services"] = [["id": "VN/GOV/000.00.00.G22/DANCU/x", "backend_url": "ftp://x"]] }?.contains("backend_url") == true)
         #expect(try loadError { $0["services"] = [["id": "VN/GOV/000.00.00.G13/HOTICH/x", "backend_url": "http://x"]] }?.contains("not provided by this server's owner") == true)
         #expect(try loadError { $0["limits"] = ["maximum_body_bytes": 0] }?.contains("limit") == true)
+        #expect(try loadError { $0["limits"] = ["peer_idle_connections": -1] }?.contains("peer_idle_connections") == true)
         #expect(try loadError { $0.removeValue(forKey: "registry_url") } != nil)
     }
 }

@@ -144,6 +144,34 @@ struct SignatureTests {
         }
     }
 
+    @Test("the parsed-header cache saves parsing only: every message's signature is still checked",
+          arguments: [KeyAlgorithm.p256, .rsa2048])
+    func headerCacheKeepsVerifying(algorithm: KeyAlgorithm) throws {
+        let s = try Signer(algorithm)
+        defer { s.t.remove() }
+        let m = try Self.sampleRequest()
+        let jws = try DetachedJWS.sign(digest: m.digest, key: s.key, chain: s.chain)
+        // The first parse fills the cache; the later ones are served from it.
+        for _ in 0..<3 {
+            let parsed = try DetachedJWS(compact: jws.compact)
+            #expect(parsed.certificateChain == s.chain)
+            #expect(JWSHeaderCache.shared.entry(for: jws.encodedHeader) != nil)
+            try parsed.verify(digest: m.digest)
+            // Same (cached) header, another message's digest, or another signature: refused each time.
+            #expect(throws: SignatureError.self) { try parsed.verify(digest: MessageDigest.sha256(of: Array("other".utf8))) }
+            var bytes = jws.signature
+            bytes[bytes.count / 2] ^= 0x80
+            let forged = try DetachedJWS(compact: jws.encodedHeader + ".." + Base64URL.encode(bytes))
+            #expect(throws: SignatureError.self) { try forged.verify(digest: m.digest) }
+        }
+        // A header that does not parse is never cached, and is refused every time.
+        let bad = Base64URL.encode(Array(#"{"alg":"ES256","typ":"lienthong-msg+jws","x5c":["AAAA"]}"#.utf8))
+        for _ in 0..<2 {
+            #expect(throws: SignatureError.self) { try DetachedJWS(compact: bad + "..AAAA") }
+            #expect(JWSHeaderCache.shared.entry(for: bad) == nil)
+        }
+    }
+
     @Test("malformed and hostile JWS inputs get typed errors", arguments: [
         "", "..", "a.b.c", "abc..", "..abc", "e30..AAAA",
         Base64URL.encode(Array(#"{"alg":"none","x5c":["AA"]}"#.utf8)) + "..AAAA",

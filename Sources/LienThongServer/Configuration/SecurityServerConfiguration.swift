@@ -194,16 +194,21 @@ public struct SecurityServerConfiguration: Codable, Sendable, Hashable {
         public var connectTimeoutSeconds: Double
         /// Idle timeout of client and peer connections, in seconds (default 60): bounds slow clients.
         public var idleTimeoutSeconds: Double
+        /// How many idle keep-alive connections to each provider server are kept for reuse (default 128).
+        /// Above it, a connection is closed after its exchange, and the next one pays a TLS handshake.
+        public var peerIdleConnections: Int
 
         /// Creates limits.
         public init(maximumBodyBytes: Int = 64 << 20, memoryThresholdBytes: Int = 1 << 20, backendTimeoutSeconds: Double = 30,
-                    peerTimeoutSeconds: Double = 60, connectTimeoutSeconds: Double = 5, idleTimeoutSeconds: Double = 60) {
+                    peerTimeoutSeconds: Double = 60, connectTimeoutSeconds: Double = 5, idleTimeoutSeconds: Double = 60,
+                    peerIdleConnections: Int = 128) {
             self.maximumBodyBytes = maximumBodyBytes
             self.memoryThresholdBytes = memoryThresholdBytes
             self.backendTimeoutSeconds = backendTimeoutSeconds
             self.peerTimeoutSeconds = peerTimeoutSeconds
             self.connectTimeoutSeconds = connectTimeoutSeconds
             self.idleTimeoutSeconds = idleTimeoutSeconds
+            self.peerIdleConnections = peerIdleConnections
         }
     }
 
@@ -327,6 +332,7 @@ public struct SecurityServerConfiguration: Codable, Sendable, Hashable {
               limits.peerTimeoutSeconds > 0, limits.connectTimeoutSeconds > 0, limits.idleTimeoutSeconds > 0 else {
             throw .init("every limit must be positive")
         }
+        guard (0...100_000).contains(limits.peerIdleConnections) else { throw .init("peer_idle_connections must be between 0 and 100000") }
         guard configurationRefreshSeconds > 0 else { throw .init("configuration_refresh_seconds must be positive") }
     }
 }
@@ -414,6 +420,7 @@ extension SecurityServerConfiguration.Veto {
 extension SecurityServerConfiguration.Limits {
     private enum CodingKeys: String, CodingKey {
         case maximumBodyBytes, memoryThresholdBytes, backendTimeoutSeconds, peerTimeoutSeconds, connectTimeoutSeconds, idleTimeoutSeconds
+        case peerIdleConnections
     }
 
     /// Decodes limits; every key is optional.
@@ -425,6 +432,7 @@ extension SecurityServerConfiguration.Limits {
                   backendTimeoutSeconds: try c.decodeIfPresent(Double.self, forKey: .backendTimeoutSeconds) ?? d.backendTimeoutSeconds,
                   peerTimeoutSeconds: try c.decodeIfPresent(Double.self, forKey: .peerTimeoutSeconds) ?? d.peerTimeoutSeconds,
                   connectTimeoutSeconds: try c.decodeIfPresent(Double.self, forKey: .connectTimeoutSeconds) ?? d.connectTimeoutSeconds,
-                  idleTimeoutSeconds: try c.decodeIfPresent(Double.self, forKey: .idleTimeoutSeconds) ?? d.idleTimeoutSeconds)
+                  idleTimeoutSeconds: try c.decodeIfPresent(Double.self, forKey: .idleTimeoutSeconds) ?? d.idleTimeoutSeconds,
+                  peerIdleConnections: try c.decodeIfPresent(Int.self, forKey: .peerIdleConnections) ?? d.peerIdleConnections)
     }
 }

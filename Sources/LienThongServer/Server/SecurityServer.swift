@@ -105,7 +105,8 @@ public struct LienThongSecurityServer: Sendable {
                 connectTimeout: .milliseconds(Int64(c.limits.connectTimeoutSeconds * 1000)),
                 responseTimeout: .milliseconds(Int64(c.limits.peerTimeoutSeconds * 1000)),
                 responseBodyLimits: BodySpoolLimits(maximumSize: c.limits.maximumBodyBytes, memoryThreshold: c.limits.memoryThresholdBytes,
-                                                    directory: data.appendingPathComponent("spool")))
+                                                    directory: data.appendingPathComponent("spool")),
+                maximumIdleConnectionsPerPeer: c.limits.peerIdleConnections)
         } catch {
             try? await registryClient.shutdown()
             try? await backendHTTP.shutdown()

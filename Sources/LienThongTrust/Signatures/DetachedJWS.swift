@@ -1,5 +1,6 @@
 import Crypto
 import Foundation
+import Synchronization
 import LienThongCore
 import SwiftASN1
 import X509
@@ -63,17 +64,38 @@ public struct DetachedJWS: Sendable, Hashable, CustomStringConvertible {
     public var description: String { compact }
 
     /// Parses a detached compact JWS. It does not verify the signature.
+    ///
+    /// A server receives the same protected header (the peer's `x5c` chain) on every message, so
+    /// parsed headers are kept in ``JWSHeaderCache/shared`` by their exact encoded form: the
+    /// certificates are parsed once, not per message. The signature is still checked on every
+    /// message by ``verify(digest:)``.
     public init(compact text: String) throws(SignatureError) {
         let parts = text.split(separator: ".", omittingEmptySubsequences: false)
         guard parts.count == 3, parts[1].isEmpty, !parts[0].isEmpty, !parts[2].isEmpty, text.utf8.count <= 64 * 1024 else {
             throw SignatureError(.malformed, "a detached JWS has the form header..signature")
         }
-        guard let headerBytes = Base64URL.decode(parts[0]),
-              let header = try? JSONSerialization.jsonObject(with: Data(headerBytes)) as? [String: Any] else {
-            throw SignatureError(.malformed, "the JWS protected header is not base64url JSON")
+        let encodedHeader = String(parts[0])
+        let header: JWSHeaderCache.Entry
+        if let cached = JWSHeaderCache.shared.entry(for: encodedHeader) {
+            header = cached
+        } else {
+            header = try Self.parseHeader(encodedHeader)
+            JWSHeaderCache.shared.insert(header, for: encodedHeader)
         }
         guard let signature = Base64URL.decode(parts[2]) else {
             throw SignatureError(.malformed, "the JWS signature is not base64url")
+        }
+        self.encodedHeader = encodedHeader
+        self.signature = signature
+        self.algorithm = header.algorithm
+        self.certificateChain = header.chain
+    }
+
+    /// Parses and checks an encoded protected header: `alg`, `typ`, no `crit`, and an `x5c` chain.
+    static func parseHeader(_ encodedHeader: String) throws(SignatureError) -> JWSHeaderCache.Entry {
+        guard let headerBytes = Base64URL.decode(Substring(encodedHeader)),
+              let header = try? JSONSerialization.jsonObject(with: Data(headerBytes)) as? [String: Any] else {
+            throw SignatureError(.malformed, "the JWS protected header is not base64url JSON")
         }
         guard let alg = header["alg"] as? String, alg == "ES256" || alg == "RS256" else {
             throw SignatureError(.unsupportedAlgorithm, "JWS alg \(String(describing: header["alg"] ?? "missing")) is not ES256 or RS256")
@@ -94,10 +116,8 @@ public struct DetachedJWS: Sendable, Hashable, CustomStringConvertible {
             }
             chain.append(certificate)
         }
-        self.encodedHeader = String(parts[0])
-        self.signature = signature
-        self.algorithm = alg
-        self.certificateChain = chain
+        // `chain` is not empty: `x5c` is not.
+        return JWSHeaderCache.Entry(algorithm: alg, chain: chain, key: JWSVerificationKey(chain[0].publicKey, algorithm: alg))
     }
 
     /// Signs `digest` with `key`, embedding `chain` (leaf first; the leaf must hold `key`'s public key).
@@ -166,22 +186,20 @@ public struct DetachedJWS: Sendable, Hashable, CustomStringConvertible {
     /// ``CertificateValidator``'s job, and the caller must do both.
     public func verify(digest: MessageDigest) throws(SignatureError) {
         let input = Array("\(encodedHeader).\(digest.base64URL)".utf8)
-        let publicKey = signerCertificate.publicKey
-        guard publicKey.signatureAlgorithmName == algorithm else {
+        // The encoded header determines the chain (both `init(compact:)` and `Signer` derive one from the other).
+        let key = JWSHeaderCache.shared.entry(for: encodedHeader).map(\.key)
+            ?? JWSVerificationKey(signerCertificate.publicKey, algorithm: algorithm)
+        guard let key else {
             throw SignatureError(.unsupportedAlgorithm, "JWS alg \(algorithm) does not fit the signer's key")
         }
         let valid: Bool
-        if algorithm == "ES256" {
-            guard signature.count == 64,
-                  let key = P256.Signing.PublicKey(publicKey),
-                  let ecdsa = try? P256.Signing.ECDSASignature(rawRepresentation: signature) else {
+        switch key {
+        case .p256(let key):
+            guard signature.count == 64, let ecdsa = try? P256.Signing.ECDSASignature(rawRepresentation: signature) else {
                 throw SignatureError(.badSignature, "the ES256 signature is not 64 bytes r‖s")
             }
             valid = key.isValidSignature(ecdsa, for: SHA256.hash(data: input))
-        } else {
-            guard let key = _RSA.Signing.PublicKey(publicKey) else {
-                throw SignatureError(.unsupportedAlgorithm, "the signer's key is not RSA")
-            }
+        case .rsa(let key):
             valid = key.isValidSignature(_RSA.Signing.RSASignature(rawRepresentation: signature),
                                          for: SHA256.hash(data: input), padding: .insecurePKCS1v1_5)
         }
@@ -191,12 +209,62 @@ public struct DetachedJWS: Sendable, Hashable, CustomStringConvertible {
     }
 }
 
-extension Certificate.PublicKey {
-    /// The JWS `alg` this key signs with, or `nil` if LienThong does not sign with this key type.
-    var signatureAlgorithmName: String? {
-        if P256.Signing.PublicKey(self) != nil { return "ES256" }
-        if let rsa = _RSA.Signing.PublicKey(self), rsa.keySizeInBits >= 2048 { return "RS256" }
-        return nil
+/// The public key a JWS is verified with, converted once from the signer's certificate.
+enum JWSVerificationKey: Sendable {
+    /// ES256.
+    case p256(P256.Signing.PublicKey)
+    /// RS256, with a modulus of at least 2048 bits.
+    case rsa(_RSA.Signing.PublicKey)
+
+    /// The key of `certificateKey` for `algorithm`, or `nil` if the key does not fit it.
+    init?(_ certificateKey: Certificate.PublicKey, algorithm: String) {
+        switch algorithm {
+        case "ES256":
+            guard let key = P256.Signing.PublicKey(certificateKey) else { return nil }
+            self = .p256(key)
+        case "RS256":
+            guard let key = _RSA.Signing.PublicKey(certificateKey), key.keySizeInBits >= 2048 else { return nil }
+            self = .rsa(key)
+        default:
+            return nil
+        }
+    }
+}
+
+/// Parsed JWS protected headers by their exact encoded form, so that a peer's certificate chain
+/// is parsed once rather than on every message. Bounded: when full, it is emptied and refilled.
+/// Only well-formed headers are kept; parsing is deterministic, so a cached entry is exactly what
+/// parsing the same bytes again would give.
+final class JWSHeaderCache: Sendable {
+    /// A parsed header.
+    struct Entry: Sendable {
+        /// `alg`.
+        let algorithm: String
+        /// `x5c`, leaf first; never empty.
+        let chain: [Certificate]
+        /// The leaf's key for `alg`, or `nil` if it does not fit it (``DetachedJWS/verify(digest:)`` refuses then).
+        let key: JWSVerificationKey?
+    }
+
+    /// The process-wide cache.
+    static let shared = JWSHeaderCache(capacity: 1024)
+
+    private let capacity: Int
+    private let entries = Mutex<[String: Entry]>([:])
+
+    init(capacity: Int) {
+        self.capacity = capacity
+    }
+
+    func entry(for encodedHeader: String) -> Entry? {
+        entries.withLock { $0[encodedHeader] }
+    }
+
+    func insert(_ entry: Entry, for encodedHeader: String) {
+        entries.withLock { entries in
+            if entries.count >= capacity { entries.removeAll(keepingCapacity: true) }
+            entries[encodedHeader] = entry
+        }
     }
 }
 
