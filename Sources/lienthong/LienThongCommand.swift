@@ -1,7 +1,6 @@
 import ArgumentParser
 
-/// `lienthong`: the command-line tool that wires LienThong's modules together.
-@main
+/// `lienthong`: the command-line tool that wires LienThong's modules together (started by `main.swift`).
 struct LienThongCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "lienthong",

@@ -64,16 +64,7 @@ public struct MerkleHash: Hashable, Sendable {
 
     /// Lower-case hexadecimal, 64 digits.
     public var hex: String {
-        let digits: [UInt8] = Array("0123456789abcdef".utf8)
-        var out = [UInt8]()
-        out.reserveCapacity(2 * Self.byteCount)
-        withUnsafeBytes { raw in
-            for byte in raw {
-                out.append(digits[Int(byte >> 4)])
-                out.append(digits[Int(byte & 0x0F)])
-            }
-        }
-        return String(decoding: out, as: UTF8.self)
+        withUnsafeBytes { Hex.lowercase($0) }
     }
 
     /// Unpadded base64url (RFC 4648 §5), 43 characters: the form used in JSON.

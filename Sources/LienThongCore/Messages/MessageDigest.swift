@@ -29,7 +29,7 @@ public struct MessageDigest: Sendable, Hashable, CustomStringConvertible {
     public var base64URL: String { Base64URL.encode(bytes) }
 
     /// Lower-case hexadecimal, for humans and test vectors.
-    public var hex: String { bytes.map { String(format: "%02x", $0) }.joined() }
+    public var hex: String { Hex.lowercase(bytes) }
 
     /// The base64url form.
     public var description: String { base64URL }

@@ -1,3 +1,4 @@
+import LienThongCore
 import Crypto
 import Foundation
 
@@ -137,13 +138,7 @@ enum GlobalConfigurationDigest {
     }
 
     static func hex(_ digest: some Sequence<UInt8>) -> String {
-        let digits = Array("0123456789abcdef".utf8)
-        var out: [UInt8] = []
-        for byte in digest {
-            out.append(digits[Int(byte >> 4)])
-            out.append(digits[Int(byte & 0x0F)])
-        }
-        return String(decoding: out, as: UTF8.self)
+        Hex.lowercase(digest)
     }
 }
 

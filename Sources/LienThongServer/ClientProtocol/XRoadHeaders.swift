@@ -57,7 +57,11 @@ public enum XRoadHeader {
     ///     - name: A header name as received.
     ///     - other: A header name, for example ``client``.
     public static func matches(_ name: String, _ other: String) -> Bool {
-        name.utf8.count == other.utf8.count && name.lowercased() == other.lowercased()
+        // Header names are ASCII tokens: ASCII letters compare without case, every other byte exactly.
+        name.utf8.elementsEqual(other.utf8) { a, b in
+            let (x, y) = (a | 0x20, b | 0x20)
+            return a == b || (x == y && x >= UInt8(ascii: "a") && x <= UInt8(ascii: "z"))
+        }
     }
 
     /// The headers of a client's request that are passed on to the provider, in their order.

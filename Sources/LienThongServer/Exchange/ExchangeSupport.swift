@@ -100,7 +100,7 @@ enum ExchangeHTTP {
 
     /// Lower-case hex SHA-256 of DER bytes: the form certificates are pinned by.
     static func sha256Hex(_ bytes: [UInt8]) -> String {
-        SHA256.hash(data: bytes).map { String(format: "%02x", $0) }.joined()
+        Hex.lowercase(SHA256.hash(data: bytes))
     }
 
     /// Changes one character in the middle of the signature part of a compact detached JWS (test

@@ -147,7 +147,7 @@ public struct PeerResponse: Sendable {
 
     /// The value of the first header named `name` (case-insensitive), or `nil`.
     public func header(_ name: String) -> String? {
-        self.headers.first { $0.name.caseInsensitiveCompare(name) == .orderedSame }?.value
+        self.headers.first { XRoadHeader.matches($0.name, name) }?.value
     }
 }
 

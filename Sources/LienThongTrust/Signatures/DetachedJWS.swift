@@ -70,11 +70,22 @@ public struct DetachedJWS: Sendable, Hashable, CustomStringConvertible {
     /// certificates are parsed once, not per message. The signature is still checked on every
     /// message by ``verify(digest:)``.
     public init(compact text: String) throws(SignatureError) {
-        let parts = text.split(separator: ".", omittingEmptySubsequences: false)
-        guard parts.count == 3, parts[1].isEmpty, !parts[0].isEmpty, !parts[2].isEmpty, text.utf8.count <= 64 * 1024 else {
+        // Split on the UTF-8 view: the header is long (it carries the chain), and splitting by
+        // Characters would cost a grapheme walk over it on every message.
+        let utf8 = text.utf8
+        guard utf8.count <= 64 * 1024, let firstDot = utf8.firstIndex(of: UInt8(ascii: ".")) else {
             throw SignatureError(.malformed, "a detached JWS has the form header..signature")
         }
-        let encodedHeader = String(parts[0])
+        let afterFirst = utf8.index(after: firstDot)
+        guard afterFirst < utf8.endIndex, utf8[afterFirst] == UInt8(ascii: ".") else {
+            throw SignatureError(.malformed, "a detached JWS has the form header..signature")
+        }
+        let signatureStart = utf8.index(after: afterFirst)
+        let encodedSignature = Substring(utf8[signatureStart...])
+        guard firstDot > utf8.startIndex, !encodedSignature.isEmpty, !encodedSignature.utf8.contains(UInt8(ascii: ".")) else {
+            throw SignatureError(.malformed, "a detached JWS has the form header..signature")
+        }
+        let encodedHeader = String(Substring(utf8[..<firstDot]))
         let header: JWSHeaderCache.Entry
         if let cached = JWSHeaderCache.shared.entry(for: encodedHeader) {
             header = cached
@@ -82,7 +93,7 @@ public struct DetachedJWS: Sendable, Hashable, CustomStringConvertible {
             header = try Self.parseHeader(encodedHeader)
             JWSHeaderCache.shared.insert(header, for: encodedHeader)
         }
-        guard let signature = Base64URL.decode(parts[2]) else {
+        guard let signature = Base64URL.decode(encodedSignature) else {
             throw SignatureError(.malformed, "the JWS signature is not base64url")
         }
         self.encodedHeader = encodedHeader

@@ -1,3 +1,4 @@
+import LienThongCore
 import Crypto
 import Foundation
 import X509
@@ -114,6 +115,6 @@ public actor RevocationChecker {
 
     private static func key(leaf: Certificate, issuer: Certificate) -> String {
         let issuerKey = SHA256.hash(data: issuer.publicKey.subjectPublicKeyInfoBytes)
-        return issuerKey.map { String(format: "%02x", $0) }.joined() + ":" + leaf.serialNumber.description
+        return Hex.lowercase(issuerKey) + ":" + leaf.serialNumber.description
     }
 }
