@@ -428,6 +428,9 @@ def main():
     parser.add_argument("--no-extras", action="store_true", help="skip the 1,000-connection and 100 MiB body measurements")
     parser.add_argument("--checkpoint-interval", type=int, default=60)
     parser.add_argument("--out", default=os.path.join(ROOT, "bench", "results.json"))
+    parser.add_argument("--check", action="store_true",
+                        help="exit 1 if any LienThong run had an error, the 100 MiB body failed, or an audit log does not verify "
+                             "(the CI smoke run; the targets are reported, not enforced)")
     args = parser.parse_args()
 
     soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
@@ -545,6 +548,19 @@ def main():
             f.write("\n")
         print(table(result))
         print(f"\nwritten: {args.out}")
+        if args.check:
+            problems = [f"{r['case']} {r['body_kib']} KiB c={r['connections']}: {r['errors']} errors"
+                        for r in rows if r["errors"] and r["case"].startswith("lienthong")]
+            problems += [f"audit verify {name} {role} failed" for name, roles in audit.items() for role, o in roles.items() if not o["ok"]]
+            body = extras.get("body_100mib")
+            if body and body["status"] != 200:
+                problems.append(f"100 MiB body answered {body['status']}")
+            many = extras.get("connections_1000")
+            if many and many["requests"] == 0:
+                problems.append("no exchange completed with 1,000 connections")
+            if problems:
+                raise SystemExit("bench: check failed:\n  " + "\n  ".join(problems))
+            print("bench: check passed (no errors through LienThong, audit logs verify)")
     finally:
         for process in reversed(started):
             process.stop()

@@ -23,6 +23,9 @@ fi
 # Debian starts nginx's own service on install; the benchmark runs its own instances only.
 command -v systemctl >/dev/null 2>&1 && systemctl stop nginx >/dev/null 2>&1 || true
 
-echo "bench.sh: building lienthong (release)" >&2
-swift build -c release --product lienthong >&2
-exec python3 scripts/bench.py --lienthong "$(swift build -c release --show-bin-path)/lienthong" "$@"
+# LIENTHONG_BENCH_BUILD=debug uses the debug build (CI's smoke run: the test command built it);
+# figures from it mean nothing, but every step of the benchmark runs.
+configuration=${LIENTHONG_BENCH_BUILD:-release}
+echo "bench.sh: building lienthong ($configuration)" >&2
+swift build -c "$configuration" --product lienthong >&2
+exec python3 scripts/bench.py --lienthong "$(swift build -c "$configuration" --show-bin-path)/lienthong" "$@"

@@ -133,6 +133,7 @@ struct SecurityServerConfigurationTests {
         #expect(try loadError { $0["services"] = [["id": "VN/GOV/000.00.00.G13/HOTICH/x", "backend_url": "http://x"]] }?.contains("not provided by this server's owner") == true)
         #expect(try loadError { $0["limits"] = ["maximum_body_bytes": 0] }?.contains("limit") == true)
         #expect(try loadError { $0["limits"] = ["peer_idle_connections": -1] }?.contains("peer_idle_connections") == true)
+        #expect(try loadError { $0["limits"] = ["peer_max_connections": 0] }?.contains("peer_max_connections") == true)
         #expect(try loadError { $0.removeValue(forKey: "registry_url") } != nil)
     }
 }

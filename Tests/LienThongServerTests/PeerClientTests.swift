@@ -82,6 +82,10 @@ enum PeerTestServer {
             try await Task.sleep(for: .seconds(10))
             return Response(status: .ok, body: ResponseBody(byteBuffer: ByteBuffer(string: "late")))
         }
+        router.get("hold") { request, _ -> Response in
+            try await Task.sleep(for: .milliseconds(request.uri.queryParameters.get("ms", as: Int.self) ?? 100))
+            return Response(status: .ok, body: ResponseBody(byteBuffer: ByteBuffer(string: "held")))
+        }
         router.get("big") { request, _ -> Response in
             let size = request.uri.queryParameters.get("size", as: Int.self) ?? 0
             return Response(status: .ok, body: ResponseBody(byteBuffer: ByteBuffer(repeating: 0x61, count: size)))
@@ -125,13 +129,15 @@ struct PeerClientTests {
     static func client(
         _ pki: PeerTestPKI,
         responseTimeout: Duration = .seconds(10),
-        maximumResponse: Int = 16 << 20
+        maximumResponse: Int = 16 << 20,
+        maximumConnections: Int = 128
     ) throws -> PeerClient {
         try PeerClient(
             identity: pki.consumerIdentity(),
             connectTimeout: .seconds(2),
             responseTimeout: responseTimeout,
-            responseBodyLimits: BodySpoolLimits(maximumSize: maximumResponse))
+            responseBodyLimits: BodySpoolLimits(maximumSize: maximumResponse),
+            maximumConnectionsPerPeer: maximumConnections)
     }
 
     static func endpoint(_ pki: PeerTestPKI, port: Int) throws -> PeerEndpoint {
@@ -348,6 +354,39 @@ struct PeerClientTests {
             let opened = await client.connectionsOpened
             #expect((1...8).contains(opened))
             #expect(await client.idleConnectionCount(for: endpoint) == opened)
+        }
+        await client.shutdown()
+    }
+
+    @Test func connectionsToOnePeerAreCappedAndTheRestWait() async throws {
+        let pki = try PeerTestPKI()
+        defer { pki.remove() }
+        let client = try Self.client(pki, maximumConnections: 2)
+        try await PeerTestServer.withServer(pki) { port in
+            let endpoint = try Self.endpoint(pki, port: port)
+            let sawWaiting = try await withThrowingTaskGroup(of: Bool.self) { group in
+                for _ in 0..<6 {
+                    group.addTask {
+                        let response = try await client.send(PeerRequest(method: "GET", target: "/hold?ms=400"), to: endpoint)
+                        #expect(response.status == 200)
+                        return false
+                    }
+                }
+                group.addTask {
+                    // While the first two hold their connections, the other four wait for one.
+                    for _ in 0..<100 {
+                        if await client.waitingRequestCount(for: endpoint) > 0 { return true }
+                        try await Task.sleep(for: .milliseconds(20))
+                    }
+                    return false
+                }
+                var saw = false
+                for try await result in group { saw = saw || result }
+                return saw
+            }
+            #expect(sawWaiting, "requests beyond the limit wait for a connection")
+            #expect(await client.connectionsOpened <= 2, "never more than 2 connections to the peer")
+            #expect(await client.waitingRequestCount(for: endpoint) == 0)
         }
         await client.shutdown()
     }

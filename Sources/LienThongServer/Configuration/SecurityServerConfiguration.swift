@@ -197,11 +197,14 @@ public struct SecurityServerConfiguration: Codable, Sendable, Hashable {
         /// How many idle keep-alive connections to each provider server are kept for reuse (default 128).
         /// Above it, a connection is closed after its exchange, and the next one pays a TLS handshake.
         public var peerIdleConnections: Int
+        /// How many connections to one provider server may be in use at once (default 128); further
+        /// exchanges wait for one. It bounds what this server asks of a provider's server.
+        public var peerMaxConnections: Int
 
         /// Creates limits.
         public init(maximumBodyBytes: Int = 64 << 20, memoryThresholdBytes: Int = 1 << 20, backendTimeoutSeconds: Double = 30,
                     peerTimeoutSeconds: Double = 60, connectTimeoutSeconds: Double = 5, idleTimeoutSeconds: Double = 60,
-                    peerIdleConnections: Int = 128) {
+                    peerIdleConnections: Int = 128, peerMaxConnections: Int = 128) {
             self.maximumBodyBytes = maximumBodyBytes
             self.memoryThresholdBytes = memoryThresholdBytes
             self.backendTimeoutSeconds = backendTimeoutSeconds
@@ -209,6 +212,7 @@ public struct SecurityServerConfiguration: Codable, Sendable, Hashable {
             self.connectTimeoutSeconds = connectTimeoutSeconds
             self.idleTimeoutSeconds = idleTimeoutSeconds
             self.peerIdleConnections = peerIdleConnections
+            self.peerMaxConnections = peerMaxConnections
         }
     }
 
@@ -333,6 +337,7 @@ public struct SecurityServerConfiguration: Codable, Sendable, Hashable {
             throw .init("every limit must be positive")
         }
         guard (0...100_000).contains(limits.peerIdleConnections) else { throw .init("peer_idle_connections must be between 0 and 100000") }
+        guard (1...100_000).contains(limits.peerMaxConnections) else { throw .init("peer_max_connections must be between 1 and 100000") }
         guard configurationRefreshSeconds > 0 else { throw .init("configuration_refresh_seconds must be positive") }
     }
 }
@@ -420,7 +425,7 @@ extension SecurityServerConfiguration.Veto {
 extension SecurityServerConfiguration.Limits {
     private enum CodingKeys: String, CodingKey {
         case maximumBodyBytes, memoryThresholdBytes, backendTimeoutSeconds, peerTimeoutSeconds, connectTimeoutSeconds, idleTimeoutSeconds
-        case peerIdleConnections
+        case peerIdleConnections, peerMaxConnections
     }
 
     /// Decodes limits; every key is optional.
@@ -433,6 +438,7 @@ extension SecurityServerConfiguration.Limits {
                   peerTimeoutSeconds: try c.decodeIfPresent(Double.self, forKey: .peerTimeoutSeconds) ?? d.peerTimeoutSeconds,
                   connectTimeoutSeconds: try c.decodeIfPresent(Double.self, forKey: .connectTimeoutSeconds) ?? d.connectTimeoutSeconds,
                   idleTimeoutSeconds: try c.decodeIfPresent(Double.self, forKey: .idleTimeoutSeconds) ?? d.idleTimeoutSeconds,
-                  peerIdleConnections: try c.decodeIfPresent(Int.self, forKey: .peerIdleConnections) ?? d.peerIdleConnections)
+                  peerIdleConnections: try c.decodeIfPresent(Int.self, forKey: .peerIdleConnections) ?? d.peerIdleConnections,
+                  peerMaxConnections: try c.decodeIfPresent(Int.self, forKey: .peerMaxConnections) ?? d.peerMaxConnections)
     }
 }

@@ -106,7 +106,7 @@ public struct LienThongSecurityServer: Sendable {
                 responseTimeout: .milliseconds(Int64(c.limits.peerTimeoutSeconds * 1000)),
                 responseBodyLimits: BodySpoolLimits(maximumSize: c.limits.maximumBodyBytes, memoryThreshold: c.limits.memoryThresholdBytes,
                                                     directory: data.appendingPathComponent("spool")),
-                maximumIdleConnectionsPerPeer: c.limits.peerIdleConnections)
+                maximumIdleConnectionsPerPeer: c.limits.peerIdleConnections, maximumConnectionsPerPeer: c.limits.peerMaxConnections)
         } catch {
             try? await registryClient.shutdown()
             try? await backendHTTP.shutdown()

@@ -15,6 +15,10 @@ import X509
 ///   connections. After a complete keep-alive response, the connection returns to an idle pool
 ///   keyed by the whole ``PeerEndpoint`` (host, port and pins), up to
 ///   `maximumIdleConnectionsPerPeer` per endpoint.
+/// - At most `maximumConnectionsPerPeer` connections to one endpoint are in use at once; further
+///   requests wait, in arrival order, for one to be released. This bounds what one consumer
+///   server can ask of a provider server (each connection costs the provider TLS state and
+///   buffers), however many clients call the consumer.
 /// - An idle connection the peer has closed is noticed (idle connections keep reading) and
 ///   replaced. If a request on a **reused** connection fails before any byte of the response
 ///   arrived, the connection was probably closed by the peer while idle, and the request is sent
@@ -29,7 +33,12 @@ public actor PeerClient {
     private let responseTimeout: Duration
     private let responseBodyLimits: BodySpoolLimits
     private let maximumIdleConnectionsPerPeer: Int
+    private let maximumConnectionsPerPeer: Int
     private var idle: [PeerEndpoint: [PeerConnection]] = [:]
+    /// Connections in use (checked out) per endpoint.
+    private var inUse: [PeerEndpoint: Int] = [:]
+    /// Requests waiting for a connection to an endpoint at its limit, oldest first.
+    private var waiting: [PeerEndpoint: [CheckedContinuation<Void, Never>]] = [:]
     private var isShutDown = false
 
     /// How many connections this client has opened (completed TLS handshakes), for tests and metrics.
@@ -44,6 +53,7 @@ public actor PeerClient {
     ///     - responseTimeout: The limit for the response head and for each piece of the body.
     ///     - responseBodyLimits: How response bodies are spooled, and the largest accepted.
     ///     - maximumIdleConnectionsPerPeer: How many idle connections are kept per endpoint.
+    ///     - maximumConnectionsPerPeer: How many connections to one endpoint may be in use at once (at least 1).
     /// - throws: ``PeerClientError/Code/io`` if the identity cannot be loaded into a TLS context.
     public init(
         identity: PeerTLSIdentity,
@@ -51,7 +61,8 @@ public actor PeerClient {
         connectTimeout: Duration,
         responseTimeout: Duration,
         responseBodyLimits: BodySpoolLimits,
-        maximumIdleConnectionsPerPeer: Int = 16
+        maximumIdleConnectionsPerPeer: Int = 16,
+        maximumConnectionsPerPeer: Int = 128
     ) throws(PeerClientError) {
         self.sslContext = try Self.makeSSLContext(identity)
         self.eventLoopGroup = eventLoopGroup
@@ -59,6 +70,7 @@ public actor PeerClient {
         self.responseTimeout = responseTimeout
         self.responseBodyLimits = responseBodyLimits
         self.maximumIdleConnectionsPerPeer = max(0, maximumIdleConnectionsPerPeer)
+        self.maximumConnectionsPerPeer = max(1, maximumConnectionsPerPeer)
     }
 
     deinit {
@@ -76,6 +88,8 @@ public actor PeerClient {
     /// - throws: A ``PeerClientError`` saying what failed.
     public func send(_ request: PeerRequest, to endpoint: PeerEndpoint) async throws(PeerClientError) -> PeerResponse {
         var mayRetry = true
+        try await self.acquireSlot(endpoint)
+        defer { self.releaseSlot(endpoint) }
         while true {
             let (connection, reused) = try await self.checkOut(endpoint)
             do {
@@ -103,6 +117,8 @@ public actor PeerClient {
     /// afterwards; later calls to ``send(_:to:)`` fail with ``PeerClientError/Code/connectionClosed``.
     public func shutdown() async {
         self.isShutDown = true
+        for continuation in self.waiting.values.joined() { continuation.resume() }
+        self.waiting.removeAll()
         let connections = self.idle.values.joined()
         self.idle.removeAll()
         for connection in connections {
@@ -116,7 +132,44 @@ public actor PeerClient {
         self.idle[endpoint]?.count ?? 0
     }
 
+    /// The number of requests waiting for a connection to `endpoint`, for tests.
+    public func waitingRequestCount(for endpoint: PeerEndpoint) -> Int {
+        self.waiting[endpoint]?.count ?? 0
+    }
+
     // MARK: Pool
+
+    /// Waits until fewer than `maximumConnectionsPerPeer` connections to `endpoint` are in use, and takes one slot.
+    private func acquireSlot(_ endpoint: PeerEndpoint) async throws(PeerClientError) {
+        while !self.isShutDown, self.inUse[endpoint, default: 0] >= self.maximumConnectionsPerPeer {
+            await withCheckedContinuation { continuation in
+                self.waiting[endpoint, default: []].append(continuation)
+            }
+        }
+        guard !self.isShutDown else {
+            throw PeerClientError(.connectionClosed, "the peer client has been shut down")
+        }
+        guard !Task.isCancelled else {
+            // Hand the turn on: this request no longer wants it.
+            self.wakeNext(endpoint)
+            throw PeerClientError(.connectionClosed, "the request was cancelled while waiting for a connection")
+        }
+        self.inUse[endpoint, default: 0] += 1
+    }
+
+    /// Gives back a slot taken by ``acquireSlot(_:)`` and lets the oldest waiting request try again.
+    private func releaseSlot(_ endpoint: PeerEndpoint) {
+        let count = self.inUse[endpoint, default: 1] - 1
+        self.inUse[endpoint] = count > 0 ? count : nil
+        self.wakeNext(endpoint)
+    }
+
+    private func wakeNext(_ endpoint: PeerEndpoint) {
+        guard var queue = self.waiting[endpoint], !queue.isEmpty else { return }
+        let next = queue.removeFirst()
+        self.waiting[endpoint] = queue.isEmpty ? nil : queue
+        next.resume()
+    }
 
     /// An open idle connection to `endpoint`, or a new one; `reused` tells which.
     private func checkOut(_ endpoint: PeerEndpoint) async throws(PeerClientError) -> (connection: PeerConnection, reused: Bool) {
