@@ -125,7 +125,7 @@ public final class SQLiteAuditLeafStore: AuditLeafStore {
             guard next == first.sequence else {
                 throw AuditStoreError(.sequenceConflict, "the log \(path) holds \(next) leaves; cannot append at \(first.sequence)")
             }
-            let statement = try db.makeStatement(sql: "INSERT INTO leaves (sequence, leaf_hash, record) VALUES (?, ?, ?)")
+            let statement = try db.cachedStatement(sql: "INSERT INTO leaves (sequence, leaf_hash, record) VALUES (?, ?, ?)")
             for leaf in leaves {
                 try statement.execute(arguments: [Int64(leaf.sequence), Data(leaf.leafHash), Data(leaf.bytes)])
             }
