@@ -46,6 +46,20 @@ end
 """
 
 
+def check_schema(document, name):
+    """Validates `document` against schemas/NAME when Python's jsonschema is installed (scripts/test.sh installs it)."""
+    try:
+        import jsonschema
+    except ImportError:
+        return
+    with open(os.path.join(ROOT, "schemas", name)) as f:
+        schema = json.load(f)
+    try:
+        jsonschema.validate(document, schema)
+    except jsonschema.ValidationError as error:
+        raise SystemExit(f"bench: the document does not match schemas/{name}: {error.message}")
+
+
 def log(message):
     sys.stderr.write(message + "\n")
     sys.stderr.flush()
@@ -348,6 +362,7 @@ class LienThongNetwork:
         time.sleep(0.2)
         with open(description) as f:
             self.description = json.load(f)
+        check_schema(self.description, "bench-network.schema.json")
         self.provider = Process(f"{name}-provider", [lienthong, "server", "serve", "--config", self.description["provider_config"]], work)
         self.consumer = Process(f"{name}-consumer", [lienthong, "server", "serve", "--config", self.description["consumer_config"]], work)
         for server, url in ((self.provider, self.description["provider_client_url"]), (self.consumer, self.description["consumer_client_url"])):
@@ -542,6 +557,7 @@ def main():
             "rows": rows, "ratios": ratios, "extras": extras, "audit_verify": audit,
             "targets": targets(by, ratios, extras, sizes, connections, [n.name for n in networks]),
         }
+        check_schema(result, "bench-results.schema.json")
         os.makedirs(os.path.dirname(args.out), exist_ok=True)
         with open(args.out, "w") as f:
             json.dump(result, f, indent=2, sort_keys=True)
@@ -617,7 +633,8 @@ def machine():
     versions = {}
     for tool, argv in (("nginx", ["nginx", "-v"]), ("wrk", ["wrk", "-v"])):
         done = subprocess.run(argv, capture_output=True, text=True)
-        versions[tool] = (done.stdout + done.stderr).strip().splitlines()[0] if (done.stdout + done.stderr).strip() else ""
+        first = (done.stdout + done.stderr).strip().splitlines()[:1]
+        versions[tool] = first[0].split(" Copyright")[0].replace(" [epoll]", "") if first else ""
     return {"nproc": os.cpu_count(), "cpu_model": model, "kernel": platform.release(), **versions,
             "date": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())}
 
