@@ -6,6 +6,7 @@ import LienThongAudit
 import LienThongCore
 import LienThongRegistry
 import NIOCore
+import NIOHTTP1
 
 /// Test-only switches that make a server misbehave on purpose, so that end-to-end tests can prove
 /// that its peer refuses. They cannot be set from a configuration file.
@@ -93,6 +94,9 @@ enum ExchangeHTTP {
                 throw XRoadFault(tooLarge, "The request body exceeds the limit of \(limits.maximumSize) bytes.")
             }
             throw XRoadFault(internalError, "The request body could not be stored: \(error)")
+        } catch let error as HTTPParserError {
+            // Malformed framing (a bad chunk size, say) is the sender's fault, not this server's.
+            throw XRoadFault(.badRequest, "The request body is malformed: \(error)")
         } catch {
             throw XRoadFault(internalError, "The request body could not be read: \(error)")
         }
