@@ -24,7 +24,9 @@ struct HostileInputTests {
         /// The exchange handler refuses it: this status, an `X-Road-Error` header of this type and
         /// a `{type, message, detail}` body, and an audit record of the refusal.
         case typed(Int, String)
-        /// The HTTP layer refuses the framing before any handler runs: 400 and the connection closed.
+        /// The HTTP framing is refused before any exchange handler runs (``FramingErrorHandler``):
+        /// 400 `Client.BadRequest` with a `{type, message, detail}` body, and the connection closed.
+        /// Nothing is recorded: there is no exchange to record.
         case framing
         /// The server closes the connection (TLS port without a handshake).
         case closed
@@ -32,7 +34,7 @@ struct HostileInputTests {
         var description: String {
             switch self {
             case .typed(let status, let type): "\(status) \(type)"
-            case .framing: "400 from the HTTP layer, connection closed"
+            case .framing: "400 Client.BadRequest from the framing check, connection closed"
             case .closed: "connection closed"
             }
         }
@@ -145,7 +147,8 @@ struct HostileInputTests {
             #expect(json?["type"] as? String == type && json?["message"] is String && json?["detail"] is String,
                     "\(name): the body is a {type, message, detail} object: \(String(decoding: answer.body, as: UTF8.self))")
         case .framing:
-            #expect(answer.status == 400 && answer.closed, "\(name): expected \(expected), got \(answer.head) closed=\(answer.closed)")
+            check(answer, .typed(400, "Client.BadRequest"), name)
+            #expect(answer.closed, "\(name): the connection is closed after a framing error")
         case .closed:
             #expect(answer.closed && (answer.status ?? 0) / 100 != 2, "\(name): expected \(expected), got \(answer.head)")
         }

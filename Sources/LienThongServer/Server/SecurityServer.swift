@@ -195,7 +195,7 @@ public struct LienThongSecurityServer: Sendable {
         // Client-facing HTTP.
         let clientApp = Application(
             responder: ClientPortResponder(runtime: runtime, isHTTPS: false),
-            server: .http1(configuration: .init(idleTimeout: idle)),
+            server: .http1(configuration: .init(additionalChannelHandlers: [FramingErrorHandler()], idleTimeout: idle)),
             configuration: ApplicationConfiguration(address: .hostname(c.clientListener.host, port: c.clientListener.port), serverName: "LienThong"),
             onServerRunning: { channel in await ports.set(\.client, channel.localAddress?.port ?? 0) },
             logger: quiet)
@@ -212,7 +212,7 @@ public struct LienThongSecurityServer: Sendable {
             tls.trustRoots = .certificates(try NIOSSLCertificate.fromPEMFile(https.clientTrustAnchorFile ?? c.trustAnchorFile))
             services.append(Application(
                 responder: ClientPortResponder(runtime: runtime, isHTTPS: true),
-                server: try .tls(.http1(configuration: .init(idleTimeout: idle)), tlsConfiguration: tls),
+                server: try .tls(.http1(configuration: .init(additionalChannelHandlers: [FramingErrorHandler()], idleTimeout: idle)), tlsConfiguration: tls),
                 configuration: ApplicationConfiguration(address: .hostname(https.host, port: https.port), serverName: "LienThong"),
                 onServerRunning: { channel in await ports.set(\.clientHTTPS, channel.localAddress?.port ?? 0) },
                 logger: quiet))
@@ -228,7 +228,7 @@ public struct LienThongSecurityServer: Sendable {
         interTLS.trustRoots = .certificates(try NIOSSLCertificate.fromPEMFile(c.trustAnchorFile))
         services.append(Application(
             responder: InterServerResponder(runtime: runtime),
-            server: try .tls(.http1(configuration: .init(idleTimeout: idle)), tlsConfiguration: interTLS),
+            server: try .tls(.http1(configuration: .init(additionalChannelHandlers: [FramingErrorHandler()], idleTimeout: idle)), tlsConfiguration: interTLS),
             configuration: ApplicationConfiguration(address: .hostname(c.interServerListener.host, port: c.interServerListener.port), serverName: "LienThong"),
             onServerRunning: { channel in await ports.set(\.interServer, channel.localAddress?.port ?? 0) },
             logger: quiet))
