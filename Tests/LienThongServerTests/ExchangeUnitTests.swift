@@ -240,3 +240,31 @@ struct ProviderVetoTests {
         #expect(type(.init(maintenance: true, deniedClients: [client.canonical])) == .providerMaintenanceMode, "maintenance comes first")
     }
 }
+
+@Suite("Replay guard")
+struct ReplayGuardTests {
+    static let t0 = Date(timeIntervalSince1970: 1_800_000_000)
+
+    @Test func anIdIsAcceptedOncePerClientWithinTheWindow() async throws {
+        let guardian = ReplayGuard(window: 600)
+        try await guardian.admit(client: "VN/GOV/000.00.00.H26/MOTCUA", messageId: "m-1", at: Self.t0)
+        await #expect(throws: ReplayGuard.Refusal.duplicate) {
+            try await guardian.admit(client: "VN/GOV/000.00.00.H26/MOTCUA", messageId: "m-1", at: Self.t0.addingTimeInterval(599))
+        }
+        // Another client may use the same id; the client's other ids pass.
+        try await guardian.admit(client: "VN/GOV/000.00.00.H17/MOTCUA", messageId: "m-1", at: Self.t0.addingTimeInterval(1))
+        try await guardian.admit(client: "VN/GOV/000.00.00.H26/MOTCUA", messageId: "m-2", at: Self.t0.addingTimeInterval(2))
+        // Once the window has passed, the id is forgotten.
+        try await guardian.admit(client: "VN/GOV/000.00.00.H26/MOTCUA", messageId: "m-1", at: Self.t0.addingTimeInterval(601))
+        // At t0 + 601 everything up to t0 + 1 is 600 s old or more: only m-2 and the new m-1 remain.
+        #expect(await guardian.count == 2, "m-2 and the new m-1")
+    }
+
+    @Test func aFullTableRefusesUntilOldIdsExpire() async throws {
+        let guardian = ReplayGuard(window: 10, capacity: 3)
+        for i in 0..<3 { try await guardian.admit(client: "c", messageId: "m-\(i)", at: Self.t0.addingTimeInterval(Double(i))) }
+        await #expect(throws: ReplayGuard.Refusal.full) { try await guardian.admit(client: "c", messageId: "m-3", at: Self.t0.addingTimeInterval(5)) }
+        try await guardian.admit(client: "c", messageId: "m-3", at: Self.t0.addingTimeInterval(10.5))   // m-0 expired
+        await #expect(throws: ReplayGuard.Refusal.duplicate) { try await guardian.admit(client: "c", messageId: "m-3", at: Self.t0.addingTimeInterval(11)) }
+    }
+}

@@ -113,6 +113,16 @@ struct HostileInputTests {
                         #expect(refusals.count == typedCases, "each request the exchange handler refused is in the audit log")
                         #expect(refusals.allSatisfy { $0.outcome == .refused || $0.outcome == .failed })
 
+                        // A replay: the same X-Road-Id from the same client again. The provider refuses it,
+                        // signed and bound, after verifying the signature; the backend is not called again.
+                        let once = [("X-Road-Client", Self.motCua), ("X-LienThong-Purpose", N.purpose), ("X-Road-Id", "replayed-once")]
+                        let original = try await caller.call(port, .GET, Self.service + "/v1/4", headers: once)
+                        #expect(original.status == 200, "\(original.text)")
+                        let callsBeforeReplay = await backend.count
+                        let replay = try await caller.call(port, .GET, Self.service + "/v1/4", headers: once)
+                        #expect(replay.status == 500 && replay.errorType == "Server.ServerProxy.DuplicateMessage", "\(replay.status) \(replay.text)")
+                        #expect(await backend.count == callsBeforeReplay, "a replay never reaches the backend")
+
                         // A slow-loris client (half a request head, then nothing) is cut off by the idle timeout.
                         let started = ContinuousClock.now
                         let slow = try RawSocket.exchange(port: port, bytes: Array("GET \(Self.service) HTTP/1.1\r\nHost: x\r\n".utf8), timeout: 15)

@@ -87,6 +87,8 @@ public struct XRoadErrorType: Hashable, Sendable, CustomStringConvertible {
         case inconsistentResponse = "InconsistentResponse"
         /// The backend failed or did not answer in time.
         case serviceFailed = "ServiceFailed"
+        /// A verified request repeats a message id its client used within the replay window. LienThong's own code.
+        case duplicateMessage = "DuplicateMessage"
         /// A network connection (to the provider's server, or to the backend) failed.
         case networkError = "NetworkError"
         /// The audit log could not be written; the exchange is refused.
@@ -115,6 +117,7 @@ public struct XRoadErrorType: Hashable, Sendable, CustomStringConvertible {
             case .certValidation: return "cert_validation"
             case .inconsistentResponse: return "inconsistent_response"
             case .serviceFailed: return "service_failed"
+            case .duplicateMessage: return "duplicate_message"
             case .networkError: return "network_error"
             case .loggingFailed: return "logging_failed"
             case .internalError: return "internal_error"
@@ -256,6 +259,8 @@ extension XRoadErrorType {
     public static let providerCertValidation = XRoadErrorType(.providerServer, .certValidation)
     /// `Server.ServerProxy.ServiceFailed`: the backend failed or timed out.
     public static let providerServiceFailed = XRoadErrorType(.providerServer, .serviceFailed)
+    /// `Server.ServerProxy.DuplicateMessage`: a replayed (or repeated) message id within the replay window.
+    public static let providerDuplicateMessage = XRoadErrorType(.providerServer, .duplicateMessage)
     /// `Server.ServerProxy.NetworkError`: the backend could not be connected to.
     public static let providerNetworkError = XRoadErrorType(.providerServer, .networkError)
     /// `Server.ServerProxy.LoggingFailed`: the provider's audit log is not writable.
@@ -272,7 +277,7 @@ extension XRoadErrorType {
         .consumerInconsistentResponse, .consumerNetworkError, .consumerLoggingFailed, .consumerInternalError,
         .providerUnknownService, .providerAccessDenied, .providerServiceDisabled, .providerMaintenanceMode,
         .providerOutdatedGlobalConf, .providerSslAuthenticationFailed, .providerInvalidSignature,
-        .providerCertValidation, .providerServiceFailed, .providerNetworkError, .providerLoggingFailed,
+        .providerCertValidation, .providerDuplicateMessage, .providerServiceFailed, .providerNetworkError, .providerLoggingFailed,
         .providerInternalError,
     ]
 }

@@ -200,11 +200,14 @@ public struct SecurityServerConfiguration: Codable, Sendable, Hashable {
         /// How many connections to one provider server may be in use at once (default 128); further
         /// exchanges wait for one. It bounds what this server asks of a provider's server.
         public var peerMaxConnections: Int
+        /// How long the provider side remembers each client's message ids, in seconds (default 600):
+        /// a verified request repeating one within it is refused as a replay.
+        public var replayWindowSeconds: Int
 
         /// Creates limits.
         public init(maximumBodyBytes: Int = 64 << 20, memoryThresholdBytes: Int = 1 << 20, backendTimeoutSeconds: Double = 30,
                     peerTimeoutSeconds: Double = 60, connectTimeoutSeconds: Double = 5, idleTimeoutSeconds: Double = 60,
-                    peerIdleConnections: Int = 128, peerMaxConnections: Int = 128) {
+                    peerIdleConnections: Int = 128, peerMaxConnections: Int = 128, replayWindowSeconds: Int = 600) {
             self.maximumBodyBytes = maximumBodyBytes
             self.memoryThresholdBytes = memoryThresholdBytes
             self.backendTimeoutSeconds = backendTimeoutSeconds
@@ -213,6 +216,7 @@ public struct SecurityServerConfiguration: Codable, Sendable, Hashable {
             self.idleTimeoutSeconds = idleTimeoutSeconds
             self.peerIdleConnections = peerIdleConnections
             self.peerMaxConnections = peerMaxConnections
+            self.replayWindowSeconds = replayWindowSeconds
         }
     }
 
@@ -338,6 +342,7 @@ public struct SecurityServerConfiguration: Codable, Sendable, Hashable {
         }
         guard (0...100_000).contains(limits.peerIdleConnections) else { throw .init("peer_idle_connections must be between 0 and 100000") }
         guard (1...100_000).contains(limits.peerMaxConnections) else { throw .init("peer_max_connections must be between 1 and 100000") }
+        guard (1...86_400).contains(limits.replayWindowSeconds) else { throw .init("replay_window_seconds must be between 1 and 86400") }
         guard configurationRefreshSeconds > 0 else { throw .init("configuration_refresh_seconds must be positive") }
     }
 }
@@ -425,7 +430,7 @@ extension SecurityServerConfiguration.Veto {
 extension SecurityServerConfiguration.Limits {
     private enum CodingKeys: String, CodingKey {
         case maximumBodyBytes, memoryThresholdBytes, backendTimeoutSeconds, peerTimeoutSeconds, connectTimeoutSeconds, idleTimeoutSeconds
-        case peerIdleConnections, peerMaxConnections
+        case peerIdleConnections, peerMaxConnections, replayWindowSeconds
     }
 
     /// Decodes limits; every key is optional.
@@ -439,6 +444,7 @@ extension SecurityServerConfiguration.Limits {
                   connectTimeoutSeconds: try c.decodeIfPresent(Double.self, forKey: .connectTimeoutSeconds) ?? d.connectTimeoutSeconds,
                   idleTimeoutSeconds: try c.decodeIfPresent(Double.self, forKey: .idleTimeoutSeconds) ?? d.idleTimeoutSeconds,
                   peerIdleConnections: try c.decodeIfPresent(Int.self, forKey: .peerIdleConnections) ?? d.peerIdleConnections,
-                  peerMaxConnections: try c.decodeIfPresent(Int.self, forKey: .peerMaxConnections) ?? d.peerMaxConnections)
+                  peerMaxConnections: try c.decodeIfPresent(Int.self, forKey: .peerMaxConnections) ?? d.peerMaxConnections,
+                  replayWindowSeconds: try c.decodeIfPresent(Int.self, forKey: .replayWindowSeconds) ?? d.replayWindowSeconds)
     }
 }

@@ -44,6 +44,8 @@ public final class SecurityServerRuntime: Sendable {
     /// The data owner's veto in force: the configuration's at start, replaceable at run time
     /// through the operations API (`PUT /admin/v1/veto`); read once per exchange by the provider side.
     public let veto: VetoState
+    /// Message ids seen from each client within the replay window (provider side).
+    public let replays: ReplayGuard
     /// The server's logger (exchange refusals, operations API calls).
     let logger: Logger
 
@@ -86,6 +88,7 @@ public final class SecurityServerRuntime: Sendable {
                                            memoryThreshold: configuration.limits.memoryThresholdBytes, directory: spoolDirectory)
         self.requestLimits = .default
         self.veto = VetoState(ProviderVeto(configuration.veto))
+        self.replays = ReplayGuard(window: TimeInterval(configuration.limits.replayWindowSeconds))
     }
 
     /// The current time on this server's clock.

@@ -1,0 +1,85 @@
+import Crypto
+import Foundation
+
+/// The provider side's replay check: a message id is accepted once per client within the replay
+/// window (`limits.replay_window_seconds`). A second request with the same `X-Road-Id` from the
+/// same client inside the window is refused with `Server.ServerProxy.DuplicateMessage`, even when
+/// its signature is valid: it is a replay, or a retry the client must give a new id.
+///
+/// Only requests whose signature verified are noted, so that nobody can use up another client's
+/// ids. Entries are 16 bytes of SHA-256 over the client and the id, kept in arrival order and
+/// dropped once older than the window. When `capacity` unexpired entries are held, new requests
+/// are refused (fail closed) until old ones expire. The table is in memory: after a restart, a
+/// replay of a message from before the restart is not detected by this check. Both audit logs
+/// still hold the original, so the duplicate id shows in the evidence.
+public actor ReplayGuard {
+    /// Why a message id was not admitted.
+    public enum Refusal: Error, Sendable, Hashable {
+        /// The id was already seen from this client within the window.
+        case duplicate
+        /// The table is full of unexpired entries.
+        case full
+    }
+
+    private struct Key: Hashable {
+        var high: UInt64
+        var low: UInt64
+    }
+
+    /// How long an id is remembered, in seconds.
+    public let window: TimeInterval
+    /// The most unexpired ids held at once.
+    public let capacity: Int
+    private var seen: [Key: Date] = [:]
+    private var arrivals: [(key: Key, at: Date)] = []
+    private var head = 0
+
+    /// A guard with `window` seconds of memory and room for `capacity` ids.
+    ///
+    /// - parameters:
+    ///     - window: How long an id is remembered, in seconds.
+    ///     - capacity: The most unexpired ids held at once.
+    public init(window: TimeInterval, capacity: Int = 1_000_000) {
+        self.window = window
+        self.capacity = max(1, capacity)
+    }
+
+    /// The number of ids remembered now (expired ones may linger until the next ``admit(client:messageId:at:)``).
+    public var count: Int { seen.count }
+
+    /// Notes `messageId` from `client` at `now`.
+    ///
+    /// - parameters:
+    ///     - client: The client's canonical id.
+    ///     - messageId: The request's `X-Road-Id`.
+    ///     - now: The time of the check.
+    /// - throws: ``Refusal/duplicate`` if the id was seen from this client within the window,
+    ///   ``Refusal/full`` if the table is full.
+    public func admit(client: String, messageId: String, at now: Date) throws(Refusal) {
+        expire(before: now.addingTimeInterval(-window))
+        var hasher = SHA256()
+        hasher.update(data: Array(client.utf8))
+        hasher.update(data: [0])
+        hasher.update(data: Array(messageId.utf8))
+        let key = hasher.finalize().withUnsafeBytes { raw in
+            Key(high: raw.loadUnaligned(fromByteOffset: 0, as: UInt64.self), low: raw.loadUnaligned(fromByteOffset: 8, as: UInt64.self))
+        }
+        if seen[key] != nil { throw .duplicate }
+        guard seen.count < capacity else { throw .full }
+        seen[key] = now
+        arrivals.append((key, now))
+    }
+
+    private func expire(before limit: Date) {
+        while head < arrivals.count, arrivals[head].at <= limit {
+            let entry = arrivals[head]
+            if seen[entry.key] == entry.at { seen[entry.key] = nil }
+            head += 1
+        }
+        // Compact now and then, so that the queue does not grow without bound.
+        if head > 4096, head * 2 > arrivals.count {
+            arrivals.removeFirst(head)
+            head = 0
+        }
+    }
+}
