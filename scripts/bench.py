@@ -320,13 +320,17 @@ class Postgres:
             shutil.chown(self.dir, "postgres")
         self.port = free_port()
         pg = lambda tool: os.path.join(self.bin, tool)
-        subprocess.run(self.as_postgres + [pg("initdb"), "-D", f"{self.dir}/data", "-U", "postgres", "-A", "trust", "-E", "UTF8", "--locale=C"],
-                       check=True, stdout=subprocess.DEVNULL)
-        subprocess.run(self.as_postgres + [pg("pg_ctl"), "-D", f"{self.dir}/data", "-l", f"{self.dir}/postgres.log", "-w", "-t", "60",
-                                           "-o", f"-p {self.port} -k {self.dir} -c listen_addresses=127.0.0.1 -c max_connections=200", "start"],
-                       check=True, stdout=subprocess.DEVNULL)
-        for database in ("lienthong_consumer", "lienthong_provider"):
-            subprocess.run([pg("createdb"), "-h", "127.0.0.1", "-p", str(self.port), "-U", "postgres", database], check=True)
+        try:
+            subprocess.run(self.as_postgres + [pg("initdb"), "-D", f"{self.dir}/data", "-U", "postgres", "-A", "trust", "-E", "UTF8", "--locale=C"],
+                           check=True, stdout=subprocess.DEVNULL)
+            subprocess.run(self.as_postgres + [pg("pg_ctl"), "-D", f"{self.dir}/data", "-l", f"{self.dir}/postgres.log", "-w", "-t", "60",
+                                               "-o", f"-p {self.port} -k {self.dir} -c listen_addresses=127.0.0.1 -c max_connections=200", "start"],
+                           check=True, stdout=subprocess.DEVNULL)
+            for database in ("lienthong_consumer", "lienthong_provider"):
+                subprocess.run([pg("createdb"), "-h", "127.0.0.1", "-p", str(self.port), "-U", "postgres", database], check=True)
+        except (subprocess.CalledProcessError, OSError):
+            self.stop()   # the cluster, if it started, and its directory
+            raise
         self.url = f"postgres://postgres@127.0.0.1:{self.port}"
 
     def postmaster_pid(self):
@@ -348,7 +352,8 @@ class Postgres:
 class LienThongNetwork:
     """`lienthong bench network` (registry + OCSP) and two `lienthong server serve` processes."""
 
-    def __init__(self, name, lienthong, work, backend_url, key_algorithm, postgres_url, checkpoint_interval):
+    def __init__(self, name, lienthong, work, backend_url, key_algorithm, postgres_url, checkpoint_interval, started):
+        """Starts everything; each process is added to `started` at once, so that a failure part-way still stops it."""
         self.name = name
         self.dir = os.path.join(work, name)
         argv = [lienthong, "bench", "network", "--dir", self.dir, "--key-algorithm", key_algorithm,
@@ -357,6 +362,7 @@ class LienThongNetwork:
             argv += ["--postgres", postgres_url]
         os.makedirs(self.dir, exist_ok=True)
         self.control = Process(f"{name}-registry", argv, work)
+        started.append(self.control)
         description = os.path.join(self.dir, "bench-network.json")
         wait_until(lambda: self.control.check_alive() or os.path.exists(description), 120, f"{name}: lienthong bench network")
         time.sleep(0.2)
@@ -364,7 +370,9 @@ class LienThongNetwork:
             self.description = json.load(f)
         check_schema(self.description, "bench-network.schema.json")
         self.provider = Process(f"{name}-provider", [lienthong, "server", "serve", "--config", self.description["provider_config"]], work)
+        started.append(self.provider)
         self.consumer = Process(f"{name}-consumer", [lienthong, "server", "serve", "--config", self.description["consumer_config"]], work)
+        started.append(self.consumer)
         for server, url in ((self.provider, self.description["provider_client_url"]), (self.consumer, self.description["consumer_client_url"])):
             wait_until(lambda: server.check_alive() or http_get(url + "/healthz")[0] == 200, 120, f"{name}: {server.name} /healthz")
         status, _ = http_get(self.url(KIB), self.header_dict(), timeout=30)
@@ -483,9 +491,8 @@ def main():
             variants.append(("lienthong-postgres-p256", "p256", postgres.url))
         for name, key, pg_url in variants:
             log(f"bench: starting {name}")
-            network = LienThongNetwork(name, args.lienthong, work, backend_url, key, pg_url, args.checkpoint_interval)
+            network = LienThongNetwork(name, args.lienthong, work, backend_url, key, pg_url, args.checkpoint_interval, started)
             networks.append(network)
-            started.extend([network.consumer, network.provider, network.control])
 
         cases = [
             {"name": "direct", "kind": "a", "url": lambda size: backend_url + ("/64k" if size == 64 * KIB else "/1k"), "headers": {},

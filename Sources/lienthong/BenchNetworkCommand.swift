@@ -83,7 +83,8 @@ struct BenchNetworkCommand: AsyncParsableCommand {
                     keyAlgorithm: keyAlgorithm.rawValue, auditStore: postgres == nil ? "sqlite" : "postgresql")
                 let encoder = JSONEncoder()
                 encoder.outputFormatting = [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes]
-                try encoder.encode(description).write(to: directory.appendingPathComponent("bench-network.json"))
+                // Atomic: scripts/bench.py reads it as soon as it exists.
+                try encoder.encode(description).write(to: directory.appendingPathComponent("bench-network.json"), options: .atomic)
                 FileHandle.standardOutput.write(Data("ready: \(directory.appendingPathComponent("bench-network.json").path)\n".utf8))
                 await DemoCommand.waitForTermination()
             }

@@ -260,8 +260,17 @@ struct ReplayGuardTests {
         #expect(await guardian.count == 2, "m-2 and the new m-1")
     }
 
+    @Test func oneClientCannotFillTheTableForTheOthers() async throws {
+        let guardian = ReplayGuard(window: 10, capacity: 10, perClientCapacity: 2)
+        try await guardian.admit(client: "busy", messageId: "a", at: Self.t0)
+        try await guardian.admit(client: "busy", messageId: "b", at: Self.t0)
+        await #expect(throws: ReplayGuard.Refusal.full) { try await guardian.admit(client: "busy", messageId: "c", at: Self.t0) }
+        try await guardian.admit(client: "other", messageId: "a", at: Self.t0)   // others are not affected
+        try await guardian.admit(client: "busy", messageId: "c", at: Self.t0.addingTimeInterval(10))   // a and b expired
+    }
+
     @Test func aFullTableRefusesUntilOldIdsExpire() async throws {
-        let guardian = ReplayGuard(window: 10, capacity: 3)
+        let guardian = ReplayGuard(window: 10, capacity: 3, perClientCapacity: 3)
         for i in 0..<3 { try await guardian.admit(client: "c", messageId: "m-\(i)", at: Self.t0.addingTimeInterval(Double(i))) }
         await #expect(throws: ReplayGuard.Refusal.full) { try await guardian.admit(client: "c", messageId: "m-3", at: Self.t0.addingTimeInterval(5)) }
         try await guardian.admit(client: "c", messageId: "m-3", at: Self.t0.addingTimeInterval(10.5))   // m-0 expired

@@ -164,6 +164,15 @@ struct SignatureTests {
             let forged = try DetachedJWS(compact: jws.encodedHeader + ".." + Base64URL.encode(bytes))
             #expect(throws: SignatureError.self) { try forged.verify(digest: m.digest) }
         }
+        // The cache is keyed by bytes: a header with a canonically equivalent but different
+        // character (the Kelvin sign for `K`) is not the cached one, and is not base64url.
+        if let k = jws.encodedHeader.firstIndex(of: "K") {
+            var lookalike = jws.encodedHeader
+            lookalike.replaceSubrange(k...k, with: "\u{212A}")
+            #expect(lookalike == jws.encodedHeader, "Swift's String equality treats them as equal")
+            #expect(JWSHeaderCache.shared.entry(for: lookalike) == nil)
+            #expect(throws: SignatureError.self) { try DetachedJWS(compact: lookalike + ".." + Base64URL.encode(jws.signature)) }
+        }
         // A header that does not parse is never cached, and is refused every time.
         let bad = Base64URL.encode(Array(#"{"alg":"ES256","typ":"lienthong-msg+jws","x5c":["AAAA"]}"#.utf8))
         for _ in 0..<2 {

@@ -200,14 +200,14 @@ public struct SecurityServerConfiguration: Codable, Sendable, Hashable {
         /// How many connections to one provider server may be in use at once (default 128); further
         /// exchanges wait for one. It bounds what this server asks of a provider's server.
         public var peerMaxConnections: Int
-        /// How long the provider side remembers each client's message ids, in seconds (default 600):
+        /// How long the provider side remembers each client's message ids, in seconds (default 300):
         /// a verified request repeating one within it is refused as a replay.
         public var replayWindowSeconds: Int
 
         /// Creates limits.
         public init(maximumBodyBytes: Int = 64 << 20, memoryThresholdBytes: Int = 1 << 20, backendTimeoutSeconds: Double = 30,
                     peerTimeoutSeconds: Double = 60, connectTimeoutSeconds: Double = 5, idleTimeoutSeconds: Double = 60,
-                    peerIdleConnections: Int = 128, peerMaxConnections: Int = 128, replayWindowSeconds: Int = 600) {
+                    peerIdleConnections: Int = 128, peerMaxConnections: Int = 128, replayWindowSeconds: Int = 300) {
             self.maximumBodyBytes = maximumBodyBytes
             self.memoryThresholdBytes = memoryThresholdBytes
             self.backendTimeoutSeconds = backendTimeoutSeconds

@@ -91,12 +91,13 @@ struct ProviderExchange: Sendable {
                           requestHash: body.requestHasher.finalize(headerPart: XRoadRequestHash.headerPart(of: canonical)),
                           requestId: requestId, validator: trust.validator)
         // A verified request's id is accepted once per client within the replay window.
-        do { try await runtime.replays.admit(client: parsed.client.canonical, messageId: parsed.messageId, at: now) } catch {
+        // Stamped now, after the body and the signature: the whole window counts from here.
+        do { try await runtime.replays.admit(client: parsed.client.canonical, messageId: parsed.messageId, at: runtime.now()) } catch {
             switch error {
             case .duplicate:
                 throw XRoadFault(.providerDuplicateMessage, "Message \(parsed.messageId) from \(parsed.client) was already received within the last \(Int(runtime.replays.window)) s; a replayed request is refused.")
             case .full:
-                throw XRoadFault(.providerInternalError, "The replay check holds as many message ids as it may; the request is refused until older ones expire.")
+                throw XRoadFault(.providerInternalError, "The replay check holds as many message ids from \(parsed.client) (or from all clients) as it may within \(Int(runtime.replays.window)) s; the request is refused until older ones expire.")
             }
         }
 

@@ -8,8 +8,10 @@ import Foundation
 ///
 /// Only requests whose signature verified are noted, so that nobody can use up another client's
 /// ids. Entries are 16 bytes of SHA-256 over the client and the id, kept in arrival order and
-/// dropped once older than the window. When `capacity` unexpired entries are held, new requests
-/// are refused (fail closed) until old ones expire. The table is in memory: after a restart, a
+/// dropped once older than the window. Each client may hold at most `perClientCapacity` unexpired
+/// ids and all clients together `capacity`; beyond either, new requests are refused (fail closed)
+/// until old ones expire, so one busy or hostile client cannot lock the others out unless
+/// several of them fill the table together. The table is in memory: after a restart, a
 /// replay of a message from before the restart is not detected by this check. Both audit logs
 /// still hold the original, so the duplicate id shows in the evidence.
 public actor ReplayGuard {
@@ -26,22 +28,33 @@ public actor ReplayGuard {
         var low: UInt64
     }
 
+    private struct Arrival {
+        var key: Key
+        var client: UInt64
+        var at: Date
+    }
+
     /// How long an id is remembered, in seconds.
     public let window: TimeInterval
-    /// The most unexpired ids held at once.
+    /// The most unexpired ids held at once, for all clients together.
     public let capacity: Int
+    /// The most unexpired ids held at once for one client.
+    public let perClientCapacity: Int
     private var seen: [Key: Date] = [:]
-    private var arrivals: [(key: Key, at: Date)] = []
+    private var perClient: [UInt64: Int] = [:]
+    private var arrivals: [Arrival] = []
     private var head = 0
 
-    /// A guard with `window` seconds of memory and room for `capacity` ids.
+    /// A guard with `window` seconds of memory.
     ///
     /// - parameters:
     ///     - window: How long an id is remembered, in seconds.
-    ///     - capacity: The most unexpired ids held at once.
-    public init(window: TimeInterval, capacity: Int = 1_000_000) {
+    ///     - capacity: The most unexpired ids held at once (about 72 bytes each).
+    ///     - perClientCapacity: The most unexpired ids held at once for one client.
+    public init(window: TimeInterval, capacity: Int = 1_000_000, perClientCapacity: Int = 500_000) {
         self.window = window
         self.capacity = max(1, capacity)
+        self.perClientCapacity = max(1, min(perClientCapacity, capacity))
     }
 
     /// The number of ids remembered now (expired ones may linger until the next ``admit(client:messageId:at:)``).
@@ -54,7 +67,7 @@ public actor ReplayGuard {
     ///     - messageId: The request's `X-Road-Id`.
     ///     - now: The time of the check.
     /// - throws: ``Refusal/duplicate`` if the id was seen from this client within the window,
-    ///   ``Refusal/full`` if the table is full.
+    ///   ``Refusal/full`` if the client's share or the whole table is full.
     public func admit(client: String, messageId: String, at now: Date) throws(Refusal) {
         expire(before: now.addingTimeInterval(-window))
         var hasher = SHA256()
@@ -64,16 +77,26 @@ public actor ReplayGuard {
         let key = hasher.finalize().withUnsafeBytes { raw in
             Key(high: raw.loadUnaligned(fromByteOffset: 0, as: UInt64.self), low: raw.loadUnaligned(fromByteOffset: 8, as: UInt64.self))
         }
+        let clientKey = Self.clientKey(client)
         if seen[key] != nil { throw .duplicate }
-        guard seen.count < capacity else { throw .full }
+        guard seen.count < capacity, perClient[clientKey, default: 0] < perClientCapacity else { throw .full }
         seen[key] = now
-        arrivals.append((key, now))
+        perClient[clientKey, default: 0] += 1
+        arrivals.append(Arrival(key: key, client: clientKey, at: now))
+    }
+
+    private static func clientKey(_ client: String) -> UInt64 {
+        SHA256.hash(data: Array(client.utf8)).withUnsafeBytes { $0.loadUnaligned(fromByteOffset: 0, as: UInt64.self) }
     }
 
     private func expire(before limit: Date) {
         while head < arrivals.count, arrivals[head].at <= limit {
             let entry = arrivals[head]
-            if seen[entry.key] == entry.at { seen[entry.key] = nil }
+            if seen[entry.key] == entry.at {
+                seen[entry.key] = nil
+                let left = perClient[entry.client, default: 1] - 1
+                perClient[entry.client] = left > 0 ? left : nil
+            }
             head += 1
         }
         // Compact now and then, so that the queue does not grow without bound.

@@ -16,7 +16,8 @@ import X509
 ///   keyed by the whole ``PeerEndpoint`` (host, port and pins), up to
 ///   `maximumIdleConnectionsPerPeer` per endpoint.
 /// - At most `maximumConnectionsPerPeer` connections to one endpoint are in use at once; further
-///   requests wait, in arrival order, for one to be released. This bounds what one consumer
+///   requests wait, in arrival order, for one to be released (a released slot passes straight to
+///   the oldest waiting request). This bounds what one consumer
 ///   server can ask of a provider server (each connection costs the provider TLS state and
 ///   buffers), however many clients call the consumer.
 /// - An idle connection the peer has closed is noticed (idle connections keep reading) and
@@ -139,36 +140,41 @@ public actor PeerClient {
 
     // MARK: Pool
 
-    /// Waits until fewer than `maximumConnectionsPerPeer` connections to `endpoint` are in use, and takes one slot.
+    /// Takes one of the `maximumConnectionsPerPeer` slots of `endpoint`, waiting in arrival order
+    /// when none is free or others already wait. A released slot passes straight to the oldest
+    /// waiting request, so a newcomer can never overtake it. A request cancelled while it waits
+    /// keeps its place; once it is handed a slot it passes the slot on and throws.
     private func acquireSlot(_ endpoint: PeerEndpoint) async throws(PeerClientError) {
-        while !self.isShutDown, self.inUse[endpoint, default: 0] >= self.maximumConnectionsPerPeer {
-            await withCheckedContinuation { continuation in
-                self.waiting[endpoint, default: []].append(continuation)
-            }
-        }
         guard !self.isShutDown else {
             throw PeerClientError(.connectionClosed, "the peer client has been shut down")
         }
+        if self.inUse[endpoint, default: 0] < self.maximumConnectionsPerPeer, self.waiting[endpoint]?.isEmpty ?? true {
+            self.inUse[endpoint, default: 0] += 1
+        } else {
+            // Resumed by `releaseSlot`, which hands over its slot (`inUse` already counts it), or by `shutdown`.
+            await withCheckedContinuation { continuation in
+                self.waiting[endpoint, default: []].append(continuation)
+            }
+            guard !self.isShutDown else {
+                throw PeerClientError(.connectionClosed, "the peer client has been shut down")
+            }
+        }
         guard !Task.isCancelled else {
-            // Hand the turn on: this request no longer wants it.
-            self.wakeNext(endpoint)
+            self.releaseSlot(endpoint)
             throw PeerClientError(.connectionClosed, "the request was cancelled while waiting for a connection")
         }
-        self.inUse[endpoint, default: 0] += 1
     }
 
-    /// Gives back a slot taken by ``acquireSlot(_:)`` and lets the oldest waiting request try again.
+    /// Gives back a slot taken by ``acquireSlot(_:)``: to the oldest waiting request if there is one.
     private func releaseSlot(_ endpoint: PeerEndpoint) {
-        let count = self.inUse[endpoint, default: 1] - 1
-        self.inUse[endpoint] = count > 0 ? count : nil
-        self.wakeNext(endpoint)
-    }
-
-    private func wakeNext(_ endpoint: PeerEndpoint) {
-        guard var queue = self.waiting[endpoint], !queue.isEmpty else { return }
-        let next = queue.removeFirst()
-        self.waiting[endpoint] = queue.isEmpty ? nil : queue
-        next.resume()
+        if var queue = self.waiting[endpoint], !queue.isEmpty {
+            let next = queue.removeFirst()
+            self.waiting[endpoint] = queue.isEmpty ? nil : queue
+            next.resume()
+        } else {
+            let count = self.inUse[endpoint, default: 1] - 1
+            self.inUse[endpoint] = count > 0 ? count : nil
+        }
     }
 
     /// An open idle connection to `endpoint`, or a new one; `reused` tells which.

@@ -242,10 +242,12 @@ enum JWSVerificationKey: Sendable {
     }
 }
 
-/// Parsed JWS protected headers by their exact encoded form, so that a peer's certificate chain
+/// Parsed JWS protected headers by their exact encoded bytes, so that a peer's certificate chain
 /// is parsed once rather than on every message. Bounded: when full, it is emptied and refilled.
 /// Only well-formed headers are kept; parsing is deterministic, so a cached entry is exactly what
-/// parsing the same bytes again would give.
+/// parsing the same bytes again would give. The key is the UTF-8 bytes, not the `String`: Swift
+/// compares strings by canonical equivalence, and a header spelled with, say, the Kelvin sign
+/// (U+212A) instead of `K` must not find the entry of the base64url text it resembles.
 final class JWSHeaderCache: Sendable {
     /// A parsed header.
     struct Entry: Sendable {
@@ -261,20 +263,21 @@ final class JWSHeaderCache: Sendable {
     static let shared = JWSHeaderCache(capacity: 1024)
 
     private let capacity: Int
-    private let entries = Mutex<[String: Entry]>([:])
+    private let entries = Mutex<[[UInt8]: Entry]>([:])
 
     init(capacity: Int) {
         self.capacity = capacity
     }
 
     func entry(for encodedHeader: String) -> Entry? {
-        entries.withLock { $0[encodedHeader] }
+        let key = Array(encodedHeader.utf8)
+        return entries.withLock { $0[key] }
     }
 
     func insert(_ entry: Entry, for encodedHeader: String) {
         entries.withLock { entries in
             if entries.count >= capacity { entries.removeAll(keepingCapacity: true) }
-            entries[encodedHeader] = entry
+            entries[Array(encodedHeader.utf8)] = entry
         }
     }
 }
