@@ -2,7 +2,9 @@ import AsyncHTTPClient
 import Foundation
 import LienThongAudit
 import LienThongServer
+import NIOCore
 import NIOHTTP1
+import NIOPosix
 import Testing
 #if canImport(Glibc)
 import Glibc
@@ -76,17 +78,23 @@ struct HostileInputTests {
         RawSocket.raiseFileLimit()
         let backend = BackendLog()
         let consumerAudit = InMemoryExchangeAuditSink()
+        let providerAudit = InMemoryExchangeAuditSink()
         var httpConfiguration = HTTPClient.Configuration()
         httpConfiguration.connectionPool.retryConnectionEstablishment = false
         let http = HTTPClient(eventLoopGroup: HTTPClient.defaultEventLoopGroup, configuration: httpConfiguration)
         let caller = ClientCaller(http: http)
         try await N.withBackend(backend) { backendPort in
+          try await MisbehavingBackend.withRunning { resetting, hung in
             try await network.withInfrastructure { network in
                 let ports = ["\(N.provider)/ss1": try await N.freePort(), "\(N.consumer)/ss1": try await N.freePort()]
                 try await network.register(serverPorts: ports)
                 let provider = LienThongSecurityServer(configuration: try network.configuration(
                     server: "\(N.provider)/ss1", member: N.provider, interServerPort: ports["\(N.provider)/ss1"] ?? 0,
-                    services: [.init(id: N.lookup, backendURL: "http://127.0.0.1:\(backendPort)/api")]), audit: InMemoryExchangeAuditSink())
+                    services: [.init(id: N.lookup, backendURL: "http://127.0.0.1:\(backendPort)/api"),
+                               // Backends that misbehave: one resets every connection, one accepts and never answers.
+                               .init(id: N.slow, backendURL: "http://127.0.0.1:\(resetting)/api"),
+                               .init(id: N.vetoed, backendURL: "http://127.0.0.1:\(hung)/api", timeoutSeconds: 1)]),
+                    audit: providerAudit)
                 let consumer = LienThongSecurityServer(configuration: try network.configuration(
                     server: "\(N.consumer)/ss1", member: N.consumer, interServerPort: ports["\(N.consumer)/ss1"] ?? 0, clients: [Self.motCua],
                     limits: .init(maximumBodyBytes: 1 << 20, idleTimeoutSeconds: 2)), audit: consumerAudit)
@@ -123,6 +131,17 @@ struct HostileInputTests {
                         #expect(replay.status == 500 && replay.errorType == "Server.ServerProxy.DuplicateMessage", "\(replay.status) \(replay.text)")
                         #expect(await backend.count == callsBeforeReplay, "a replay never reaches the backend")
 
+                        // Backends that reset connections or hang: a typed failure, recorded by the provider
+                        // as failed, and the servers keep serving.
+                        let headers = [("X-Road-Client", Self.motCua), ("X-LienThong-Purpose", N.purpose)]
+                        let reset = try await caller.call(port, .GET, "/r1/\(N.slow)/v1/5", headers: headers)
+                        #expect(reset.status == 500 && ["Server.ServerProxy.NetworkError", "Server.ServerProxy.ServiceFailed"].contains(reset.errorType ?? ""),
+                                "a backend that resets the connection: \(reset.status) \(reset.text)")
+                        let hang = try await caller.call(port, .GET, "/r1/\(N.vetoed)/v1/6", headers: headers)
+                        #expect(hang.status == 500 && hang.errorType == "Server.ServerProxy.ServiceFailed", "a backend that never answers: \(hang.status) \(hang.text)")
+                        let failed = await providerAudit.events.filter { $0.outcome == .failed }
+                        #expect(failed.count == 2, "the provider records both failures: \(failed.map { $0.errorType ?? "-" })")
+
                         // A slow-loris client (half a request head, then nothing) is cut off by the idle timeout.
                         let started = ContinuousClock.now
                         let slow = try RawSocket.exchange(port: port, bytes: Array("GET \(Self.service) HTTP/1.1\r\nHost: x\r\n".utf8), timeout: 15)
@@ -140,10 +159,11 @@ struct HostileInputTests {
 
                         let last = try await caller.call(port, .GET, Self.service + "/v1/3", headers: [("X-Road-Client", Self.motCua), ("X-LienThong-Purpose", N.purpose)])
                         #expect(last.status == 200, "the server keeps serving after every hostile input: \(last.text)")
-                        print("HostileInputTests: \(Self.clientCases.count + 1) hostile requests, a slow-loris client and \(idle.count) idle connections; \(typedCases) refusals recorded")
+                        print("HostileInputTests: \(Self.clientCases.count + 1) hostile requests, a replay, a resetting and a hung backend, a slow-loris client and \(idle.count) idle connections; \(typedCases) refusals recorded")
                     }
                 }
             }
+          }
         }
         try await http.shutdown()
     }
@@ -296,5 +316,40 @@ enum RawSocket {
 
     static func closeAll(_ sockets: [Int32]) {
         for fd in sockets { close(fd) }
+    }
+}
+
+/// Backends that misbehave at the TCP level: one resets every connection as soon as it is
+/// accepted (`SO_LINGER` 0), one accepts and never answers.
+enum MisbehavingBackend {
+    final class Reset: ChannelInboundHandler, Sendable {
+        typealias InboundIn = ByteBuffer
+        func channelActive(context: ChannelHandlerContext) { context.close(promise: nil) }
+    }
+
+    final class Silent: ChannelInboundHandler, Sendable {
+        typealias InboundIn = ByteBuffer
+        func channelRead(context: ChannelHandlerContext, data: NIOAny) {}
+    }
+
+    /// Runs both on free loopback ports while `body` runs.
+    static func withRunning<T: Sendable>(_ body: (_ resetting: Int, _ hung: Int) async throws -> T) async throws -> T {
+        let group = MultiThreadedEventLoopGroup.singleton
+        let resetting = try await ServerBootstrap(group: group)
+            .childChannelInitializer { channel in
+                // SO_LINGER 0: closing sends a reset, not an orderly end of stream.
+                let lingerSet = (channel as? any SocketOptionProvider)?.setSoLinger(linger(l_onoff: 1, l_linger: 0))
+                    ?? channel.eventLoop.makeSucceededVoidFuture()
+                return lingerSet.flatMapThrowing { try channel.pipeline.syncOperations.addHandler(Reset()) }
+            }
+            .bind(host: "127.0.0.1", port: 0).get()
+        let hung = try await ServerBootstrap(group: group)
+            .childChannelInitializer { channel in channel.eventLoop.makeCompletedFuture { try channel.pipeline.syncOperations.addHandler(Silent()) } }
+            .bind(host: "127.0.0.1", port: 0).get()
+        let result: Result<T, any Error>
+        do { result = .success(try await body(resetting.localAddress?.port ?? 0, hung.localAddress?.port ?? 0)) } catch { result = .failure(error) }
+        try? await resetting.close()
+        try? await hung.close()
+        return try result.get()
     }
 }
