@@ -45,9 +45,10 @@ struct DemoSummary: Encodable, Sendable {
     }
 }
 
-/// The demo's story: traffic through the real exchange path (lookups, an expired agreement, a
-/// wrong purpose, a provider veto window), then checkpoints, the compliance view through the
-/// auditor API, and one exchange's evidence fetched from both servers through the registry.
+/// The demo's story: traffic through the real exchange path (lookups, an expired agreement, an
+/// attempt without any agreement, a wrong purpose, a provider veto window), then checkpoints, the
+/// compliance view through the auditor API, and one exchange's evidence fetched from both servers
+/// through the registry.
 struct DemoStory: Sendable {
     let running: DemoNetworkRunner.Running
     let registry: DemoRegistry.Handle
@@ -60,6 +61,8 @@ struct DemoStory: Sendable {
         var served: [String: Int] = [:]
         var refusedByProvider: [String: Int] = [:]
         var withoutAgreement: [String: Int] = [:]  // "client dataset" → count
+        /// The attempt by a consumer for a dataset no agreement of any status covers.
+        var noAgreementAtAll: (client: String, dataset: String)?
         var total = 0
         var evidenceExchange = ""
     }
@@ -141,6 +144,18 @@ struct DemoStory: Sendable {
             }
             sent.withoutAgreement["\(DemoRegistry.danangOneStop) \(DemoRegistry.civilStatusDataset)", default: 0] += 1
         }
+        // No agreement of any status covers Đà Nẵng's residents subsystem on hộ tịch: its own
+        // server refuses before sending, and says that no agreement exists (not that one lapsed).
+        let unagreed = try await lookup(danang, DemoRegistry.danangResidents, civil, purpose: DemoRegistry.purposeBirth)
+        guard unagreed.status != 200 else { throw DemoError("Đà Nẵng's residents subsystem read hộ tịch without any agreement") }
+        summary.expect("no agreement at all: \(DemoRegistry.danangResidents) → hộ tịch refused with",
+                       unagreed.headers.first(name: "X-Road-Error") ?? "-", "Server.ClientProxy.AccessDenied")
+        summary.expect("no agreement at all: the refusal says no agreement exists",
+                       Self.message(unagreed).hasPrefix("No sharing agreement allows \(DemoRegistry.danangResidents)"), true)
+        sent.withoutAgreement["\(DemoRegistry.danangResidents) \(DemoRegistry.civilStatusDataset)", default: 0] += 1
+        sent.noAgreementAtAll = (DemoRegistry.danangResidents, DemoRegistry.civilStatusDataset)
+        out.say("   Đà Nẵng QLDC → hộ tịch, no agreement of any status: \(unagreed.status) \(unagreed.headers.first(name: "X-Road-Error") ?? "-") — \(Self.message(unagreed))")
+
         let wrong = try await lookup(hanoi, DemoRegistry.hanoiOneStop, population, purpose: DemoRegistry.purposeHousing)
         guard wrong.status != 200 else { throw DemoError("a wrong purpose was let through") }
         sent.withoutAgreement["\(DemoRegistry.hanoiOneStop) \(DemoRegistry.populationDataset)", default: 0] += 1
@@ -161,7 +176,7 @@ struct DemoStory: Sendable {
         _ = try await operations.setVeto(server: address, VetoSettings(maintenance: false))
         try served(try await lookup(hanoi, DemoRegistry.hanoiOneStop, civil, purpose: DemoRegistry.purposeBirth), a.hanoiCivilStatus, "Hà Nội → hộ tịch after the veto")
         out.say("   veto lifted; Hà Nội → hộ tịch succeeds again. \(sent.total) exchanges in all.")
-        summary.expect("exchanges answered as the story says", sent.total, 22)
+        summary.expect("exchanges answered as the story says", sent.total, 23)
         return sent
     }
 
@@ -265,6 +280,18 @@ enum DemoExpectations {
             let seen = report.withoutAgreement.filter { $0.client == parts[0] && $0.target == parts[1] && $0.refusedBy == "consumer" }
                 .reduce(0) { $0 + $1.count }
             summary.expect("attempts without an agreement by \(parts[0]) on \(parts[1])", seen, count)
+        }
+        if case let (client, dataset)? = sent.noAgreementAtAll {
+            // The attempt without any agreement, by its consumer and dataset: no agreement of any
+            // status covers the pair, and the view lists exactly that attempt, refused by the consumer's server.
+            summary.expect("no agreement of any status for \(client) on \(dataset)",
+                           report.agreements.filter { $0.consumer.canonical == client && $0.dataset.canonical == dataset }.count, 0)
+            let listed = report.withoutAgreement.filter { $0.client == client && $0.target == dataset }
+            summary.expect("attempt without any agreement listed: consumer, dataset, refused by, count",
+                           listed.map { "\($0.client) \($0.target) (\($0.targetKind)) refused by \($0.refusedBy) ×\($0.count)" }.joined(separator: "; "),
+                           "\(client) \(dataset) (dataset) refused by consumer ×1")
+        } else {
+            summary.expect("the story made an attempt without any agreement", false, true)
         }
         summary.expect("discrepancies between the two sides", report.discrepancies.count, 0)
         summary.expect("\(a.refusedRequest) listed with its written reason",

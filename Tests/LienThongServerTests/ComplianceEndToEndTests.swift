@@ -42,6 +42,7 @@ struct ComplianceEndToEndTests {
         let caller = ClientCaller(http: http)
         let motCua = "\(N.consumer)/MOTCUA"
         let dvc = "\(N.consumer)/DVC"
+        let thongKe = "\(N.consumer)/THONGKE"  // a local client that no agreement of any status names
 
         try await N.withBackend(BackendLog()) { backendPort in
             try await network.withInfrastructure(checkpointIntervalSeconds: 1, evidenceRelay: true) { network in
@@ -59,7 +60,7 @@ struct ComplianceEndToEndTests {
                 })
                 let provider = LienThongSecurityServer(configuration: providerConfiguration, hooks: hooks)
                 let consumer = LienThongSecurityServer(configuration: try network.configuration(
-                    server: consumerId, member: N.consumer, interServerPort: ports[consumerId] ?? 0, clients: [motCua, dvc]))
+                    server: consumerId, member: N.consumer, interServerPort: ports[consumerId] ?? 0, clients: [motCua, dvc, thongKe]))
 
                 try await provider.withRunning { _ in
                     try await consumer.withRunning { consumerPorts in
@@ -86,10 +87,14 @@ struct ComplianceEndToEndTests {
                         }
                         let lapsed = try await call(motCua, N.lapsed, purpose: nil, id: "cmp-lapsed")
                         #expect(lapsed.errorType == "Server.ClientProxy.AccessDenied", "\(lapsed.status) \(lapsed.text)")
+                        // No agreement of any status: THONGKE asks for the civil-status dataset.
+                        let unagreed = try await call(thongKe, N.civil, purpose: nil, id: "cmp-no-agreement")
+                        #expect(unagreed.errorType == "Server.ClientProxy.AccessDenied", "\(unagreed.status) \(unagreed.text)")
+                        #expect(unagreed.text.contains("No sharing agreement allows \(thongKe)"), "\(unagreed.text)")
 
                         let consumerLog = consumer.configuration.dataDirectory + "/audit.sqlite"
                         let providerLog = provider.configuration.dataDirectory + "/audit.sqlite"
-                        #expect(try await waitUntilCountersigned(consumerLog, records: 17))
+                        #expect(try await waitUntilCountersigned(consumerLog, records: 18))
                         #expect(try await waitUntilCountersigned(providerLog, records: 14))
 
                         let auditor = try network.pki.issue(role: .auditor, holderId: "VN/GOV/000.00.00.KTNN/kiem-toan-vien-07")
@@ -161,8 +166,19 @@ struct ComplianceEndToEndTests {
         let attempts = report.withoutAgreement.filter { $0.client == "\(N.consumer)/MOTCUA" }
         #expect(attempts.reduce(0) { $0 + $1.count } == 3, "\(report.withoutAgreement)")
         #expect(attempts.allSatisfy { $0.refusedBy == "consumer" && $0.target.hasSuffix("datasets/dan-cu") })
+        // The attempt for which no agreement of any status exists: listed with its consumer and dataset.
+        let hoTich = "\(N.justice)/datasets/ho-tich", thongKe = "\(N.consumer)/THONGKE"
+        #expect(!report.agreements.contains { $0.consumer.canonical == thongKe }, "no agreement of any status names \(thongKe)")
+        let unagreed = report.withoutAgreement.filter { $0.client == thongKe }
+        #expect(unagreed.count == 1, "\(report.withoutAgreement)")
+        #expect(unagreed.first?.target == hoTich)
+        #expect(unagreed.first?.targetKind == "dataset")
+        #expect(unagreed.first?.consumerMember == N.consumer)
+        #expect(unagreed.first?.refusedBy == "consumer")
+        #expect(unagreed.first?.count == 1)
+        #expect(report.withoutAgreement.reduce(0) { $0 + $1.count } == 4, "\(report.withoutAgreement)")
         #expect(report.kpis.served == 11)
-        #expect(report.kpis.refused == 6)
+        #expect(report.kpis.refused == 7)
         #expect(report.kpis.exchangesPerDay.reduce(0) { $0 + $1.served } == 11)
 
         // A one-agreement query and the CSV form agree with the JSON.

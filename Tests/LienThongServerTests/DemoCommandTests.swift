@@ -26,7 +26,10 @@ struct DemoCommandTests {
         let summary = try JSONDecoder().decode(Summary.self, from: data)
         #expect(summary.all_held)
         #expect(summary.expectations.count > 20)
-        #expect(summary.exchanges_sent == 22)
+        #expect(summary.exchanges_sent == 23)
+        // The attempt for which no agreement of any status exists is checked by consumer and dataset.
+        #expect(summary.expectations.contains { $0.name.hasPrefix("attempt without any agreement listed") && $0.held })
+        #expect(summary.expectations.contains { $0.name.hasPrefix("no agreement at all") && $0.held })
         #expect(FileManager.default.fileExists(atPath: summary.evidence_file))
         // The evidence the demo fetched through the auditor API verifies with the CLI, offline.
         let verified = try await Subprocess.run(BackgroundProcess.lienthongExecutable,
