@@ -135,12 +135,20 @@ struct AuditorCommand: AsyncParsableCommand {
         static let configuration = CommandConfiguration(abstract: "Every agreement, or one agreement with its access request and history.")
         @OptionGroup var connection: Connection
         @OptionGroup var output: Output
-        @Argument(help: "An agreement id (AG-…): show it with its history.") var id: String?
+        @Argument(help: "An agreement id (AG-…): show it with its history (readable, or --json; not --csv).") var id: String?
+
+        func validate() throws {
+            // One agreement with its access request and history is not one table: no CSV form.
+            if let id, output.csv {
+                throw ValidationError("--csv lists every agreement (omit \(id)); one agreement with its history has no CSV form: "
+                    + "use --json, or no flag for a readable table")
+            }
+        }
 
         func run() async throws {
             if let id {
                 let data = try await connection.get("/api/v1/auditor/agreements/\(AuditorCommand.escape(id))")
-                if output.json || output.csv {
+                if output.json {
                     print(String(decoding: data, as: UTF8.self))
                     return
                 }

@@ -134,6 +134,129 @@ struct ComplianceEndToEndTests {
         }
     }
 
+    /// Every auditor route, over the real mutual-TLS registry, answers an unknown or repeated
+    /// parameter, SQL-injection strings in every parameter (and in the path ids), absurd ranges and
+    /// huge pages with 400 and an X-Road body; a malformed agreement id is 400, a well-formed
+    /// unknown one 404; `format=csv` on the whole view is refused. The only trace the queries
+    /// leave is one `auditor.query` entry each in the admin audit trail: nothing else changes.
+    @Test func auditorRoutesRefuseUnknownHostileAndAbsurdParametersAndChangeNothing() async throws {
+        let network = try ExchangeNetwork()
+        defer { try? FileManager.default.removeItem(at: network.directory) }
+        try await network.withInfrastructure(evidenceRelay: true) { network in
+            try await network.register(serverPorts: [:])
+            let auditor = try network.pki.issue(role: .auditor, holderId: "VN/GOV/000.00.00.KTNN/kiem-toan-vien-08")
+            let api = try RegistryAPIClient(baseURL: network.registryURL, certificateFile: network.path(auditor),
+                                            keyFile: network.path(auditor, key: true), caFile: network.pki.url(.rootCertificate).path)
+            let admin = try network.pki.issue(role: .admin, holderId: "VN/GOV/000.00.00.VPCP/quan-tri-08")
+            let adminAPI = try RegistryAPIClient(baseURL: network.registryURL, certificateFile: network.path(admin),
+                                                 keyFile: network.path(admin, key: true), caFile: network.pki.url(.rootCertificate).path)
+            do {
+                try await checkHostileParameters(api, admin: adminAPI, network: network, auditor: auditor)
+            } catch {
+                Issue.record("\(error)")
+            }
+            try? await api.shutdown()
+            try? await adminAPI.shutdown()
+        }
+    }
+
+    func checkHostileParameters(_ api: RegistryAPIClient, admin: RegistryAPIClient, network: ExchangeNetwork,
+                                auditor: IssuedCertificateRecord) async throws {
+        func encoded(_ text: String) -> String { text.addingPercentEncoding(withAllowedCharacters: .alphanumerics) ?? "" }
+        let injections = ["' OR 1=1 --", "\"; DROP TABLE agreements; --"].map(encoded)
+        let server = encoded("\(N.provider)/ss1")
+
+        var bad: [String] = []
+        let complianceParameters = ["from", "to", "dormant_days", "threshold", "pending_days", "agreement", "member", "dataset", "format"]
+        for base in ["/api/v1/auditor/compliance", "/api/v1/auditor/compliance/agreements"] {
+            bad += complianceParameters.flatMap { name in injections.map { "\(base)?\(name)=\($0)" } }
+            bad += ["foo=1", "limit=10", "page=-1", "from=2026-01-01&from=2026-02-01", "from=2026-02-01&to=2026-01-01",
+                    "from=99999-01-01", "to=99999-12-31T00:00:00Z", "from=1900-01-01&to=1900-02-01", "dormant_days=-1",
+                    "dormant_days=99999999999999999999", "pending_days=-5", "threshold=-0.5", "threshold=1e308", "threshold=nan",
+                    "agreement=AG-1", "agreement=\(String(repeating: "9", count: 100))", "format=xml"].map { "\(base)?\($0)" }
+        }
+        bad.append("/api/v1/auditor/compliance?format=csv")
+        for base in ["/api/v1/auditor/agreements", "/api/v1/auditor/access-requests"] {
+            bad += injections.map { "\(base)?format=\($0)" }
+            bad += ["foo=1", "page=-1", "limit=1000000", "format=csv&format=json", "\(injections[0])=1"].map { "\(base)?\($0)" }
+        }
+        bad += injections.map { "/api/v1/auditor/agreements/\($0)" }
+        bad += ["AG-", "AG-12x456", "ag-000001", "AG-1", "AG-0000000000000000001", "AG-000001?foo=1", "AG-000001?format=csv"]
+            .map { "/api/v1/auditor/agreements/\($0)" }
+        for base in ["/api/v1/auditor/checkpoints", "/api/v1/checkpoints"] {
+            bad += ["server", "from", "limit"].flatMap { name in injections.map { "\(base)?\(name)=\($0)" } }
+            bad += ["foo=1", "page=2", "server=not-a-server", "server=\(encoded(N.provider))", "server=\(server)&server=\(server)",
+                    "from=-1", "from=0", "from=99999999999999999999", "limit=-5", "limit=0", "limit=100000", "limit=9223372036854775808"]
+                .map { "\(base)?\($0)" }
+        }
+        bad += injections.map { "/api/v1/auditor/checkpoints?format=\($0)" }
+        bad += injections.map { "/api/v1/auditor/evidence/\($0)" }
+        bad += injections.flatMap { ["/api/v1/auditor/evidence/cmp-1?client=\($0)", "/api/v1/auditor/evidence/cmp-1?service=\($0)"] }
+        bad += ["/api/v1/auditor/evidence/cmp-1?foo=1", "/api/v1/auditor/evidence/cmp-1?format=csv"]
+
+        // State before: the trail and every collection the queries could touch.
+        let collections = ["/api/v1/members", "/api/v1/subsystems", "/api/v1/servers", "/api/v1/services", "/api/v1/datasets",
+                           "/api/v1/agreements", "/api/v1/access-requests"]
+        func state() async throws -> [Data] {
+            var bodies: [Data] = []
+            for path in collections { bodies.append(try await admin.getRaw(path).body) }
+            return bodies
+        }
+        let before: [AdminAuditEntry] = try await admin.get("/api/v1/audit-trail?limit=1000")
+        let stateBefore = try await state()
+        let agreementsBefore = try RegistryJSONCoder.decoder().decode([Agreement].self, from: stateBefore[5])
+        #expect(agreementsBefore.count == 4, "the registry holds the network's agreements")
+
+        var asked: [String] = []
+        for path in bad {
+            let answer = try await api.getRaw(path)
+            asked.append(path)
+            #expect(answer.status == 400, "\(path): \(answer.status) \(String(decoding: answer.body.prefix(300), as: UTF8.self))")
+            #expect(answer.headers.contains { $0.0.lowercased() == "x-road-error" && $0.1 == "Client.BadRequest" }, "\(path)")
+            let body = try? RegistryJSONCoder.decoder().decode(XRoadErrorBody.self, from: answer.body)
+            #expect(body?.type == "Client.BadRequest", "\(path): \(String(decoding: answer.body.prefix(300), as: UTF8.self))")
+            #expect(body.map { !$0.message.isEmpty && UUID(uuidString: $0.detail) != nil } == true, "\(path)")
+        }
+        // What the validation must still let through, and the 404 of a well-formed unknown id.
+        let good: [(String, Int)] = [
+            ("/api/v1/auditor/compliance?format=json", 200), ("/api/v1/auditor/compliance?agreement=AG-000001", 200),
+            ("/api/v1/auditor/agreements/AG-000001", 200), ("/api/v1/auditor/agreements/AG-999999", 404),
+            ("/api/v1/auditor/checkpoints?server=\(server)&from=1&limit=1000&format=csv", 200), ("/api/v1/checkpoints?server=\(server)", 200),
+        ]
+        for (path, status) in good {
+            let answer = try await api.getRaw(path)
+            asked.append(path)
+            #expect(answer.status == status, "\(path): \(answer.status) \(String(decoding: answer.body.prefix(300), as: UTF8.self))")
+        }
+        let unknown = try await api.getRaw("/api/v1/auditor/agreements/AG-999999")
+        asked.append("/api/v1/auditor/agreements/AG-999999")
+        #expect(unknown.headers.contains { $0.0.lowercased() == "x-road-error" && $0.1 == "Client.NotFound" })
+
+        // The CLI refuses `agreements ID --csv` before asking anything; `--json` prints the agreement.
+        let connection = ["--registry", network.registryURL, "--cert", network.path(auditor), "--key", network.path(auditor, key: true),
+                          "--ca", network.pki.url(.rootCertificate).path]
+        let csv = try await Subprocess.run(BackgroundProcess.lienthongExecutable, ["auditor", "agreements", "AG-000001", "--csv"] + connection)
+        #expect(csv.status == 64, "\(csv.output)")
+        #expect(csv.output.contains("--csv lists every agreement"), "\(csv.output)")
+        #expect(!csv.output.contains("\"agreement\""), "no JSON in place of CSV: \(csv.output)")
+        let json = try await Subprocess.run(BackgroundProcess.lienthongExecutable, ["auditor", "agreements", "AG-000001", "--json"] + connection)
+        #expect(json.status == 0, "\(json.output)")
+        let history = try? RegistryJSONCoder.decoder().decode(AgreementHistory.self, from: Data(json.output.utf8))
+        #expect(history?.agreement.id == "AG-000001", "\(json.output.prefix(300))")
+        asked.append("/api/v1/auditor/agreements/AG-000001")
+
+        // Nothing changed but the trail, which gained exactly one auditor.query per query, in order.
+        #expect(try await state() == stateBefore)
+        let after: [AdminAuditEntry] = try await admin.get("/api/v1/audit-trail?limit=1000")
+        #expect(Array(after.prefix(before.count)) == before)
+        let added = Array(after.dropFirst(before.count))
+        #expect(added.count == asked.count, "\(added.count) entries for \(asked.count) queries")
+        #expect(added.allSatisfy { $0.action == "auditor.query" && $0.actor.contains("kiem-toan-vien-08") })
+        #expect(added.map(\.entity) == asked.map { "GET \($0)" })
+        let verification: AuditTrailVerification = try await admin.get("/api/v1/audit-trail/verify")
+        #expect(verification.count == after.count)
+    }
+
     /// The figures per agreement and side equal the traffic; the under-report is flagged.
     func checkFigures(_ api: RegistryAPIClient) async throws {
         let report: ComplianceReport = try await api.get("/api/v1/auditor/compliance?threshold=0.2&dormant_days=30")

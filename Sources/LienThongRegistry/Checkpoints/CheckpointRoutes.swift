@@ -11,7 +11,8 @@ import LienThongTrust
 ///   (``CheckpointReceiptResponse``, 201, or 200 for a resubmission). No client certificate is
 ///   needed: the member's signature authenticates the checkpoint.
 /// - `GET /api/v1/checkpoints?server=&from=&limit=`: the ledger, for administrators and auditors
-///   (an auditor's read is recorded in the admin audit trail, like every auditor query).
+///   (an auditor's read is recorded in the admin audit trail, like every auditor query). `server`
+///   must be a security-server id; other parameters are refused (400).
 struct CheckpointRoutes {
     let ledger: CheckpointLedger
     let registry: Registry
@@ -48,7 +49,8 @@ struct CheckpointRoutes {
 
         router.group("api/v1").add(middleware: RequireRole([.admin, .auditor])).add(middleware: AuditorQueryRecorder(registry: registry))
             .get("checkpoints") { request, _ -> [LedgerEntryView] in
-            let server = request.uri.queryParameters["server"].map(String.init)
+            try QueryParameters.allowOnly(["server", "from", "limit"], in: request)
+            let server = try QueryParameters.securityServer("server", in: request)?.canonical
             let from = try Self.integer(request, "from", default: 1, range: 1...Int64.max)
             let limit = try Self.integer(request, "limit", default: 100, range: 1...1000)
             do {

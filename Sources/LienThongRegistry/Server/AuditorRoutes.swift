@@ -9,7 +9,8 @@ import NIOCore
 /// The read-only auditor API (`/api/v1/auditor/...`, auditor certificates only; any other role
 /// gets 403), described in `schemas/registry-api.openapi.yaml` and `docs/auditor-api.md`.
 ///
-/// - `GET /api/v1/auditor/compliance`: the whole compliance view (JSON);
+/// - `GET /api/v1/auditor/compliance`: the whole compliance view (JSON only: it is many tables,
+///   so `format=csv` is refused; each section has its own CSV);
 /// - `GET /api/v1/auditor/compliance/{section}`: one section (``ComplianceSection``), JSON or CSV;
 /// - `GET /api/v1/auditor/agreements` and `/access-requests`: the registry's records, JSON or CSV;
 /// - `GET /api/v1/auditor/agreements/{id}`: one agreement with its access request and history;
@@ -18,7 +19,8 @@ import NIOCore
 ///   from the security servers' auditor endpoints (the registry never stores exchange contents).
 ///
 /// Every query, valid or not, is first written to the admin audit trail (`auditor.query`: who,
-/// which path and query); if that fails, the query is not answered (503).
+/// which path and query); if that fails, the query is not answered (503). Every route refuses a
+/// query parameter it does not know, or one given twice, with 400 (``QueryParameters``).
 struct AuditorRoutes {
     let registry: Registry
     let ledger: CheckpointLedger
@@ -32,8 +34,17 @@ struct AuditorRoutes {
             .add(middleware: AuditorQueryRecorder(registry: registry))
 
         auditor.get("compliance") { request, _ -> Response in
-            let report = try await report(request)
-            return try Self.json(report)
+            let query = try Self.query(request, now: clock())
+            if let value = request.uri.queryParameters["format"] {
+                switch value {
+                case "json": break
+                case "csv":
+                    throw RegistryAPIError.badRequest("the whole compliance view is many tables, not one, so it has no CSV form; ask for one section "
+                        + "as CSV (/api/v1/auditor/compliance/{section}?format=csv) or omit format for JSON")
+                default: throw RegistryAPIError.badRequest("query parameter format=\(value.prefix(40)) must be json (csv only for one section)")
+                }
+            }
+            return try Self.json(try await report(query))
         }
         auditor.get("compliance/:section") { request, context -> Response in
             let name = context.parameters.get("section") ?? ""
@@ -41,8 +52,9 @@ struct AuditorRoutes {
                 throw RegistryAPIError.notFound("unknown compliance section \"\(name.prefix(40))\"; use one of "
                     + ComplianceSection.allCases.map(\.rawValue).joined(separator: ", "))
             }
+            let query = try Self.query(request, now: clock())
             let format = try Self.format(request)
-            let report = try await report(request)
+            let report = try await report(query)
             switch format {
             case .csv:
                 let table = report.table(section)
@@ -52,8 +64,10 @@ struct AuditorRoutes {
             }
         }
         auditor.get("agreements") { request, _ -> Response in
+            try QueryParameters.allowOnly(["format"], in: request)
+            let format = try Self.format(request)
             let agreements = await registry.agreements()
-            switch try Self.format(request) {
+            switch format {
             case .json: return try Self.json(agreements)
             case .csv:
                 let now = clock()
@@ -67,8 +81,13 @@ struct AuditorRoutes {
                              "legal_basis", "access_request"], rows: rows), name: "agreements")
             }
         }
-        auditor.get("agreements/:id") { _, context -> Response in
+        auditor.get("agreements/:id") { request, context -> Response in
+            try QueryParameters.allowOnly([], in: request)
             let id = context.parameters.get("id") ?? ""
+            // A malformed id is a bad request; a well-formed one the registry does not hold is 404.
+            guard QueryParameters.isAgreementId(id) else {
+                throw RegistryAPIError.badRequest("agreement id \"\(id.prefix(40))\" is malformed: it must be AG- and 6 to 18 digits, such as AG-000001")
+            }
             let history: AgreementHistory
             do { history = try await registry.agreementHistory(id) } catch let error as RegistryError {
                 throw RegistryAPIError(status: HTTPResponse.Status(code: error.httpStatus), type: error.xroadType, message: error.message)
@@ -76,8 +95,10 @@ struct AuditorRoutes {
             return try Self.json(history)
         }
         auditor.get("access-requests") { request, _ -> Response in
+            try QueryParameters.allowOnly(["format"], in: request)
+            let format = try Self.format(request)
             let requests = await registry.accessRequests()
-            switch try Self.format(request) {
+            switch format {
             case .json: return try Self.json(requests)
             case .csv:
                 let rows = requests.map { r in
@@ -91,15 +112,17 @@ struct AuditorRoutes {
             }
         }
         auditor.get("checkpoints") { request, _ -> Response in
-            let server = request.uri.queryParameters["server"].map(String.init)
+            try QueryParameters.allowOnly(["server", "from", "limit", "format"], in: request)
+            let server = try QueryParameters.securityServer("server", in: request)?.canonical
             let from = try CheckpointRoutes.integer(request, "from", default: 1, range: 1...Int64.max)
             let limit = try CheckpointRoutes.integer(request, "limit", default: 100, range: 1...1000)
+            let format = try Self.format(request)
             let entries: [LedgerEntry]
             do { entries = try await ledger.entries(server: server, from: UInt64(from), limit: Int(limit)) } catch let refusal as CheckpointRefusal {
                 throw CheckpointRoutes.apiError(refusal)
             }
             let views = entries.map(LedgerEntryView.init)
-            switch try Self.format(request) {
+            switch format {
             case .json: return try Self.json(views)
             case .csv:
                 return Self.csv(ComplianceReport.csv(
@@ -111,16 +134,17 @@ struct AuditorRoutes {
             }
         }
         auditor.get("evidence/:exchange") { request, context -> Response in
+            try QueryParameters.allowOnly(["client", "service"], in: request)
             let exchange = context.parameters.get("exchange") ?? ""
             guard EvidenceRelay.isValidExchangeId(exchange) else {
                 throw RegistryAPIError.badRequest("exchange id must be 1 to 200 printable ASCII characters without / or %")
             }
+            let client = try request.uri.queryParameters["client"].map { try parse(ClientId.self, String($0)) }
+            let service = try request.uri.queryParameters["service"].map { try parse(ServiceId.self, String($0)) }
             guard let evidence else {
                 throw RegistryAPIError(status: .serviceUnavailable, type: "Server.Registry.EvidenceRelayUnavailable",
                                        message: "this registry has no evidence-relay certificate configured (evidence_certificate_file)")
             }
-            let client = try request.uri.queryParameters["client"].map { try parse(ClientId.self, String($0)) }
-            let service = try request.uri.queryParameters["service"].map { try parse(ServiceId.self, String($0)) }
             let snapshot = await registry.snapshot()
             let caller = context.caller?.subject ?? "unknown"
             let result = await evidence.fetch(exchange: exchange, client: client, service: service, servers: snapshot.servers, onBehalfOf: caller)
@@ -138,9 +162,8 @@ struct AuditorRoutes {
 
     // MARK: - Query parameters
 
-    /// The compliance view for the request's period and thresholds.
-    private func report(_ request: Request) async throws -> ComplianceReport {
-        let query = try Self.query(request, now: clock())
+    /// The compliance view for a query (``query(_:now:)``).
+    private func report(_ query: ComplianceQuery) async throws -> ComplianceReport {
         let snapshot = await registry.snapshot()
         do {
             return try await ComplianceEngine(ledger: ledger).report(query, snapshot: snapshot, now: clock())
@@ -156,13 +179,12 @@ struct AuditorRoutes {
 
     /// The parameters every compliance query takes: `from`, `to` (RFC 3339 or `YYYY-MM-DD`;
     /// default the last 30 days), `dormant_days`, `threshold`, `pending_days`, and the filters
-    /// `agreement`, `member`, `dataset`.
+    /// `agreement`, `member`, `dataset` (and `format`, which the route checks). Any other
+    /// parameter, or one given twice, is refused.
     static func query(_ request: Request, now: Date) throws -> ComplianceQuery {
         let parameters = request.uri.queryParameters
-        let known: Set<String> = ["from", "to", "dormant_days", "threshold", "pending_days", "agreement", "member", "dataset", "format"]
-        for (name, _) in parameters where !known.contains(String(name)) {
-            throw RegistryAPIError.badRequest("unknown query parameter \"\(name.prefix(40))\"; known: \(known.sorted().joined(separator: ", "))")
-        }
+        try QueryParameters.allowOnly(["from", "to", "dormant_days", "threshold", "pending_days", "agreement", "member", "dataset", "format"],
+                                      in: request)
         let to = try parameters["to"].map { try date(String($0), "to") } ?? now
         let from = try parameters["from"].map { try date(String($0), "from") } ?? to.addingTimeInterval(-30 * 86_400)
         var query = ComplianceQuery(from: from, to: to)
@@ -176,13 +198,22 @@ struct AuditorRoutes {
             query.notSharedThreshold = number
         }
         if let value = parameters["agreement"] {
-            guard value.count <= 64, value.allSatisfy({ $0.isASCII && ($0.isLetter || $0.isNumber || $0 == "-" || $0 == "_") }) else {
-                throw RegistryAPIError.badRequest("query parameter agreement must be an agreement id such as AG-000001")
+            guard QueryParameters.isAgreementId(value) else {
+                throw RegistryAPIError.badRequest("query parameter agreement must be an agreement id: AG- and 6 to 18 digits, such as AG-000001")
             }
             query.agreement = String(value)
         }
-        query.member = try parameters["member"].map { try parse(MemberId.self, String($0)) }
-        query.dataset = try parameters["dataset"].map { try parse(DatasetId.self, String($0)) }
+        if let value = parameters["member"] {
+            do { query.member = try MemberId(parsing: String(value)) } catch {
+                throw RegistryAPIError.badRequest("query parameter member must be a member id such as VN/GOV/000.00.00.G22: \(error.description)")
+            }
+        }
+        if let value = parameters["dataset"] {
+            do { query.dataset = try DatasetId(parsing: String(value)) } catch {
+                throw RegistryAPIError.badRequest(
+                    "query parameter dataset must be a dataset id such as VN/GOV/000.00.00.G22/datasets/dan-cu: \(error.description)")
+            }
+        }
         return query
     }
 

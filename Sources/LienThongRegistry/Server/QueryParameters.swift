@@ -1,0 +1,41 @@
+import Foundation
+import Hummingbird
+import LienThongCore
+
+/// Query-parameter checks shared by the registry's read routes (the auditor API and the
+/// checkpoint ledger): a parameter a route does not know, or one given twice, is refused with
+/// 400 `Client.BadRequest` naming it, never ignored (`docs/auditor-api.md`).
+enum QueryParameters {
+    /// Refuses a parameter whose name is not in `allowed`, and any parameter given more than once.
+    static func allowOnly(_ allowed: Set<String>, in request: Request) throws {
+        var seen: Set<String> = []
+        for (name, _) in request.uri.queryParameters {
+            let key = String(name)
+            guard allowed.contains(key) else {
+                let known = allowed.isEmpty ? "this query takes no parameters" : "known: \(allowed.sorted().joined(separator: ", "))"
+                throw RegistryAPIError.badRequest("unknown query parameter \"\(key.prefix(40))\"; \(known)")
+            }
+            guard seen.insert(key).inserted else {
+                throw RegistryAPIError.badRequest("query parameter \(key) is given more than once")
+            }
+        }
+    }
+
+    /// The security-server id in parameter `name`, if given; anything else is refused.
+    static func securityServer(_ name: String, in request: Request) throws -> SecurityServerId? {
+        guard let text = request.uri.queryParameters[Substring(name)] else { return nil }
+        do {
+            return try SecurityServerId(parsing: String(text))
+        } catch {
+            throw RegistryAPIError.badRequest(
+                "query parameter \(name)=\(text.prefix(60)) must be a security-server id INSTANCE/CLASS/MEMBER/SERVER such as VN/GOV/000.00.00.G22/ss1: \(error.description)")
+        }
+    }
+
+    /// Whether `id` has the shape of the agreement ids the registry issues: `AG-` and 6 to 18 digits.
+    static func isAgreementId(_ id: some StringProtocol) -> Bool {
+        guard id.hasPrefix(RegistryState.agreementPrefix) else { return false }
+        let digits = id.utf8.dropFirst(RegistryState.agreementPrefix.utf8.count)
+        return (6...18).contains(digits.count) && digits.allSatisfy { (0x30...0x39).contains($0) }
+    }
+}
