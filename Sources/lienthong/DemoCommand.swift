@@ -16,7 +16,8 @@ import UnixSignals
 ///
 /// Without `--once` it then stays up, prints every endpoint and writes `DIR/network.json`
 /// until `SIGTERM` or `SIGINT`. With `--once --json` it prints one JSON summary; it exits 0 only if
-/// every expectation held.
+/// every expectation held. A step that throws is recorded as a failed expectation (with the
+/// error), and the summary is still printed.
 struct DemoCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "demo",
@@ -48,6 +49,31 @@ struct DemoCommand: AsyncParsableCommand {
         }
         out.say("LienThong demo — every person, record and code below is SYNTHETIC (dữ liệu thử nghiệm); agency codes are illustrative.")
 
+        // A step that throws becomes a failed expectation: the summary (with --json, the JSON
+        // document) is still printed, with what held so far, and the exit status is 1.
+        var summary = DemoSummary()
+        do {
+            try await runStory(directory: directory, out: out, summary: &summary)
+        } catch {
+            summary.failed(error)
+        }
+        summary.seconds = Date().timeIntervalSince(started)
+        if json {
+            let encoder = JSONEncoder()
+            encoder.keyEncodingStrategy = .convertToSnakeCase
+            encoder.outputFormatting = [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes]
+            print(String(decoding: try encoder.encode(summary), as: UTF8.self))
+        } else {
+            out.step(summary.allHeld ? "Every expectation held (\(summary.expectations.count) checks, \(String(format: "%.0f", summary.seconds)) s)."
+                                     : "SOME EXPECTATIONS FAILED:")
+            for failed in summary.expectations where !failed.held { out.say("   ✗ \(failed.name): expected \(failed.expected), got \(failed.actual)") }
+        }
+        if !summary.allHeld { throw ExitCode(1) }
+    }
+
+    /// Sets the instance up, runs the story into `summary` and, without `--once`, stays up until
+    /// SIGTERM or SIGINT (only if the story ran to the end).
+    private func runStory(directory: URL, out: DemoOutput, summary: inout DemoSummary) async throws {
         let ocspPort = try FreePort.find()
         let ocspURL = "http://127.0.0.1:\(ocspPort)/"
         out.step("1. Development PKI for instance VN in \(directory.path)")
@@ -59,7 +85,6 @@ struct DemoCommand: AsyncParsableCommand {
         let auditor = try pki.issue(role: .auditor, holderId: "VN/GOV/000.00.00.KTNN/kiem-toan-vien-01")
         out.say("   root CA, configuration-signing and OCSP certificates; a signing and a TLS certificate for each of the 4 agencies; an auditor of the State Audit Office (Kiểm toán nhà nước)")
 
-        var summary = DemoSummary()
         try await DevelopmentOCSPService(pki: pki).withRunning(host: "127.0.0.1", port: ocspPort) { _ in
             out.step("2. OCSP responder (RFC 6960) on \(ocspURL)")
             let ports = try DemoRegistry.ServerPorts.pick()
@@ -75,8 +100,8 @@ struct DemoCommand: AsyncParsableCommand {
                         out.say("   \(node.name.padding(toLength: 13, withPad: " ", startingAt: 0)) \(node.configuration.serverId)  client http://127.0.0.1:\(node.ports.client)  peer https://127.0.0.1:\(node.ports.interServer)")
                     }
                     let story = DemoStory(running: running, registry: registry, pki: pki, auditorFiles: auditorFiles, out: out)
-                    summary = try await story.run()
                     summary.networkFile = directory.appendingPathComponent("network.json").path
+                    try await story.run(into: &summary)
                     if !once {
                         Self.printEndpoints(network, out: out)
                         out.say("\nRunning until SIGTERM or Ctrl-C. Network description: \(summary.networkFile)")
@@ -86,18 +111,6 @@ struct DemoCommand: AsyncParsableCommand {
                 }
             }
         }
-        summary.seconds = Date().timeIntervalSince(started)
-        if json {
-            let encoder = JSONEncoder()
-            encoder.keyEncodingStrategy = .convertToSnakeCase
-            encoder.outputFormatting = [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes]
-            print(String(decoding: try encoder.encode(summary), as: UTF8.self))
-        } else {
-            out.step(summary.allHeld ? "Every expectation held (\(summary.expectations.count) checks, \(String(format: "%.0f", summary.seconds)) s)."
-                                     : "SOME EXPECTATIONS FAILED:")
-            for failed in summary.expectations where !failed.held { out.say("   ✗ \(failed.name): expected \(failed.expected), got \(failed.actual)") }
-        }
-        if !summary.allHeld { throw ExitCode(1) }
     }
 
     /// Waits for SIGTERM or SIGINT.

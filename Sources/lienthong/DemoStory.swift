@@ -43,6 +43,12 @@ struct DemoSummary: Encodable, Sendable {
     mutating func expect<T: Equatable & CustomStringConvertible>(_ name: String, _ actual: T, _ expected: T) {
         expectations.append(Expectation(name: name, expected: expected.description, actual: actual.description, held: actual == expected))
     }
+
+    /// Records a step that threw as a failed expectation, with the error's description.
+    mutating func failed(_ error: any Error) {
+        expectations.append(Expectation(name: "the demo ran to the end", expected: "no error",
+                                        actual: "error: \(String(describing: error))", held: false))
+    }
 }
 
 /// The demo's story: traffic through the real exchange path (lookups, an expired agreement, an
@@ -67,8 +73,10 @@ struct DemoStory: Sendable {
         var evidenceExchange = ""
     }
 
-    func run() async throws -> DemoSummary {
-        var summary = DemoSummary()
+    /// Runs the story, adding each expectation to `summary` as it is checked. If a step throws,
+    /// the expectations checked so far stay in `summary` and the error is rethrown (the caller
+    /// records it as a failed expectation).
+    func run(into summary: inout DemoSummary) async throws {
         var configuration = HTTPClient.Configuration()
         configuration.connectionPool.retryConnectionEstablishment = false
         let http = HTTPClient(eventLoopGroup: HTTPClient.defaultEventLoopGroup, configuration: configuration)
@@ -76,21 +84,21 @@ struct DemoStory: Sendable {
                                                     keyFile: running.node(DemoRegistry.justice).adminKey, caFile: pki.url(.rootCertificate).path)
         let auditor = try RegistryAPIClient(baseURL: registry.baseURL, certificateFile: auditorFiles.0, keyFile: auditorFiles.1,
                                             caFile: pki.url(.rootCertificate).path)
-        let result: Result<DemoSummary, any Error>
+        let result: Result<Void, any Error>
         do {
             let sent = try await traffic(http, operations: operations, summary: &summary)
+            summary.exchangesSent = sent.total
             try await waitForCheckpoints()
             try await compliance(auditor, sent: sent, summary: &summary)
             try await evidence(auditor, exchange: sent.evidenceExchange, summary: &summary)
-            summary.exchangesSent = sent.total
-            result = .success(summary)
+            result = .success(())
         } catch {
             result = .failure(error)
         }
         try? await http.shutdown()
         try? await operations.shutdown()
         try? await auditor.shutdown()
-        return try result.get()
+        try result.get()
     }
 
     // MARK: - Traffic

@@ -37,6 +37,33 @@ struct DemoCommandTests {
         #expect(verified.status == 0, "\(verified.output)")
     }
 
+    /// When a step throws, `--once --json` still prints its JSON summary, with the error as a
+    /// failed expectation, and exits 1. (Here the first step fails: `--dir` lies under a regular
+    /// file, so the development PKI cannot be created.)
+    @Test func onceWithJSONReportsAStepThatThrowsAsAFailedExpectation() async throws {
+        let blocker = FileManager.default.temporaryDirectory.appendingPathComponent("lienthong-demo-blocker-\(UUID().uuidString)")
+        try Data("not a directory".utf8).write(to: blocker)
+        defer { try? FileManager.default.removeItem(at: blocker) }
+        let result = try await Subprocess.run(BackgroundProcess.lienthongExecutable,
+                                              ["demo", "--once", "--json", "--dir", blocker.appendingPathComponent("demo").path])
+        #expect(result.status == 1, "\(result.output.suffix(3000))")
+        let start = try #require(result.output.firstIndex(of: "{"), "no JSON summary: \(result.output.suffix(3000))")
+        struct Summary: Decodable {
+            struct Expectation: Decodable { let name: String; let expected: String; let actual: String; let held: Bool }
+            let all_held: Bool
+            let expectations: [Expectation]
+            let exchanges_sent: Int
+        }
+        let summary = try JSONDecoder().decode(Summary.self, from: Data(result.output[start...].utf8))
+        #expect(!summary.all_held)
+        #expect(summary.exchanges_sent == 0)
+        let failed = summary.expectations.filter { !$0.held }
+        #expect(failed.count == 1, "\(summary.expectations)")
+        #expect(failed.first?.name == "the demo ran to the end")
+        #expect(failed.first?.expected == "no error")
+        #expect(failed.first.map { $0.actual.hasPrefix("error: ") && $0.actual.count > "error: ".count } == true, "\(failed)")
+    }
+
     /// Without `--once` the demo stays up, writes a `network.json` that matches its schema and
     /// drives the running network, and shuts down cleanly on SIGTERM.
     @Test func staysUpWritesNetworkJSONAndStopsOnSIGTERM() async throws {
