@@ -193,9 +193,16 @@ struct AuditorCommand: AsyncParsableCommand {
         }
     }
 
+    /// Fetches a bundle through the registry's relay. When the relay marks it incomplete (a
+    /// security server did not answer, so a side may be missing), it still writes or prints it,
+    /// warns on standard error, and exits with status 3.
     struct Evidence: AsyncParsableCommand {
         static let configuration = CommandConfiguration(
-            abstract: "Fetch the evidence bundle of one exchange from both security servers, through the registry, and verify it offline.")
+            abstract: "Fetch the evidence bundle of one exchange from both security servers, through the registry, and verify it offline.",
+            discussion: "Exits 3, after a warning on standard error, when a security server did not answer, so that the bundle may lack its side.")
+
+        /// The exit status when the bundle is incomplete.
+        static let incompleteExitCode: Int32 = 3
         @OptionGroup var connection: Connection
         @Argument(help: "The exchange id (X-Road-Id).") var exchange: String
         @Option(help: "The client subsystem, to ask only its member's servers.") var client: String?
@@ -209,17 +216,28 @@ struct AuditorCommand: AsyncParsableCommand {
             if let service { parameters.append("service=\(AuditorCommand.escape(service))") }
             let path = "/api/v1/auditor/evidence/\(AuditorCommand.escape(exchange))" + (parameters.isEmpty ? "" : "?" + parameters.joined(separator: "&"))
             let data = try await connection.get(path)
-            guard let out else {
-                print(String(decoding: data, as: UTF8.self))
-                return
+            let bundle: EvidenceBundle
+            do { bundle = try JSONDecoder().decode(EvidenceBundle.self, from: data) } catch {
+                throw ValidationError("the registry's answer is not an evidence bundle: \(error)")
             }
-            try data.write(to: URL(fileURLWithPath: out))
-            let bundle = try JSONDecoder().decode(EvidenceBundle.self, from: data)
-            print("wrote \(out): \(bundle.records.count) record(s) of exchange \(exchange) (\(bundle.records.map { "\($0.side) \($0.server)" }.joined(separator: ", ")))")
-            let ca = try verifyCa ?? connection.network.map { try DemoNetwork.load(URL(fileURLWithPath: $0)).registry.caCert }
-            if let ca {
-                let report = try await AuditCommand.verifyBundle(bundle, caFile: ca)
-                print(report)
+            if let out {
+                try data.write(to: URL(fileURLWithPath: out))
+                print("wrote \(out): \(bundle.records.count) record(s) of exchange \(exchange) (\(bundle.records.map { "\($0.side) \($0.server)" }.joined(separator: ", ")))")
+                let ca = try verifyCa ?? connection.network.map { try DemoNetwork.load(URL(fileURLWithPath: $0)).registry.caCert }
+                if let ca {
+                    let report = try await AuditCommand.verifyBundle(bundle, caFile: ca)
+                    print(report)
+                }
+            } else {
+                print(String(decoding: data, as: UTF8.self))
+            }
+            if bundle.complete == false {
+                let failed = (bundle.sources ?? []).filter { $0.status == .error }
+                var warning = "WARNING: INCOMPLETE evidence of exchange \(exchange): \(failed.count) security server(s) did not answer, "
+                    + "so the bundle may lack their side (it holds: \(Set(bundle.records.map(\.side.rawValue)).sorted().joined(separator: ", ")))\n"
+                for source in failed { warning += "  \(source.summary)\n" }
+                FileHandle.standardError.write(Data(warning.utf8))
+                throw ExitCode(Self.incompleteExitCode)
             }
         }
     }

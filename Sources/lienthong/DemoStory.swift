@@ -256,6 +256,7 @@ struct DemoStory: Sendable {
         for check in report.checks { out.say("     ✓ \(check)") }
         for warning in report.warnings { out.say("     ! \(warning)") }
         summary.expect("evidence bundle holds both sides", Set(bundle.records.map(\.side.rawValue)).sorted().joined(separator: "+"), "consumer+provider")
+        summary.expect("evidence relay: every security server answered (complete)", bundle.complete.map(String.init) ?? "absent", "true")
         summary.evidenceExchange = exchange
         summary.evidenceFile = file.path
         let network = pki.directory.appendingPathComponent("network.json").path

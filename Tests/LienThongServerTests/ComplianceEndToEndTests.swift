@@ -344,12 +344,114 @@ struct ComplianceEndToEndTests {
         #expect(report.kpis.served == 11)
     }
 
+    /// Evidence through the auditor API when one security server cannot be reached (the
+    /// provider's server is stopped after the exchange): the route still answers 200 with the side
+    /// it could fetch, but the body says `complete: false` and which server failed, per side;
+    /// verifying the bundle warns; `lienthong auditor evidence` writes it, warns and exits 3; and
+    /// an exchange that no reachable server holds is 502, not 404.
+    @Test func evidenceWithOneServerUnreachableIsMarkedIncomplete() async throws {
+        let network = try ExchangeNetwork()
+        defer { try? FileManager.default.removeItem(at: network.directory) }
+        var httpConfiguration = HTTPClient.Configuration()
+        httpConfiguration.connectionPool.retryConnectionEstablishment = false
+        let http = HTTPClient(eventLoopGroup: HTTPClient.defaultEventLoopGroup, configuration: httpConfiguration)
+        defer { _ = http.shutdown() }
+        let caller = ClientCaller(http: http)
+        let motCua = "\(N.consumer)/MOTCUA"
+
+        try await N.withBackend(BackendLog()) { backendPort in
+            try await network.withInfrastructure(checkpointIntervalSeconds: 1, evidenceRelay: true) { network in
+                let providerId = "\(N.provider)/ss1", consumerId = "\(N.consumer)/ss1"
+                let ports = [providerId: try await N.freePort(), consumerId: try await N.freePort()]
+                try await network.register(serverPorts: ports)
+                let provider = LienThongSecurityServer(configuration: try network.configuration(
+                    server: providerId, member: N.provider, interServerPort: ports[providerId] ?? 0,
+                    services: [.init(id: N.lookup, backendURL: "http://127.0.0.1:\(backendPort)/api")]))
+                let consumer = LienThongSecurityServer(configuration: try network.configuration(
+                    server: consumerId, member: N.consumer, interServerPort: ports[consumerId] ?? 0, clients: [motCua]))
+                try await consumer.withRunning { consumerPorts in
+                    try await provider.withRunning { _ in
+                        let answer = try await caller.call(consumerPorts.client, .GET, "/r1/\(N.lookup)/cong-dan/001099001234", headers: [
+                            ("X-Road-Client", motCua), ("X-Road-Id", "ev-one-sided"), ("X-LienThong-Purpose", N.purpose)])
+                        #expect(answer.status == 200, "\(answer.text)")
+                        #expect(try await waitUntilCountersigned(consumer.configuration.dataDirectory + "/audit.sqlite", records: 1))
+                    }
+                    // The provider's server is stopped: its operations endpoint is unreachable.
+                    let auditor = try network.pki.issue(role: .auditor, holderId: "VN/GOV/000.00.00.KTNN/kiem-toan-vien-09")
+                    let api = try RegistryAPIClient(baseURL: network.registryURL, certificateFile: network.path(auditor),
+                                                    keyFile: network.path(auditor, key: true), caFile: network.pki.url(.rootCertificate).path)
+                    do {
+                        try await checkIncompleteEvidence(api, network: network, auditor: auditor, consumerId: consumerId, providerId: providerId)
+                    } catch {
+                        Issue.record("\(error)")
+                    }
+                    try? await api.shutdown()
+                }
+            }
+        }
+    }
+
+    func checkIncompleteEvidence(_ api: RegistryAPIClient, network: ExchangeNetwork, auditor: IssuedCertificateRecord,
+                                 consumerId: String, providerId: String) async throws {
+        let answer = try await api.getRaw("/api/v1/auditor/evidence/ev-one-sided")
+        #expect(answer.status == 200, "\(String(decoding: answer.body.prefix(400), as: UTF8.self))")
+        #expect(answer.headers.contains { $0.0.lowercased() == "x-lienthong-evidence-complete" && $0.1 == "false" })
+        let bundle = try JSONDecoder().decode(EvidenceBundle.self, from: answer.body)
+        #expect(bundle.complete == false)
+        #expect(bundle.records.map(\.side) == [.consumer])
+        let sources = bundle.sources ?? []
+        #expect(sources.map(\.server) == [consumerId, providerId].sorted())
+        let failed = sources.first { $0.server == providerId }
+        #expect(failed?.status == .error)
+        #expect(failed?.records == 0)
+        #expect(failed?.error.map { !$0.isEmpty } == true, "the failed server says why")
+        let answered = sources.first { $0.server == consumerId }
+        #expect(answered?.status == .ok)
+        #expect(answered?.records == 1)
+        #expect(answered?.side == .consumer, "the side of a server that answered comes from its records")
+        let schema = try await JSONSchemaCheck.validate([(schema: "schemas/evidence-bundle.schema.json", document: Array(answer.body))])
+        #expect(schema.status == 0, "\(schema.output)")
+
+        // With the client and service named, each server's side is known, the failed one's too.
+        func encoded(_ text: String) -> String { text.addingPercentEncoding(withAllowedCharacters: .alphanumerics) ?? "" }
+        let named = try await api.getRaw("/api/v1/auditor/evidence/ev-one-sided?client=\(encoded("\(N.consumer)/MOTCUA"))&service=\(encoded(N.lookup))")
+        #expect(named.status == 200)
+        let namedBundle = try JSONDecoder().decode(EvidenceBundle.self, from: named.body)
+        #expect(namedBundle.complete == false)
+        let namedFailed = namedBundle.sources?.first { $0.server == providerId }
+        #expect(namedFailed?.side == .provider)
+        #expect(namedFailed?.status == .error)
+
+        // The consumer's record still verifies offline; the verifier repeats the relay's warning.
+        let report = try await EvidenceVerifier.verify(bundle, anchors: [network.pki.rootCertificate])
+        #expect(report.warnings.contains { $0.contains("marked this bundle incomplete") && $0.contains(providerId) }, "\(report.warnings)")
+
+        // No reachable server holds this exchange, but one could not be asked: 502, not 404.
+        let nowhere = try await api.getRaw("/api/v1/auditor/evidence/ev-nowhere")
+        #expect(nowhere.status == 502, "\(String(decoding: nowhere.body.prefix(400), as: UTF8.self))")
+        #expect(nowhere.headers.contains { $0.0.lowercased() == "x-road-error" && $0.1 == "Server.Registry.EvidenceUnavailable" })
+
+        // The CLI writes the bundle, warns clearly and exits 3.
+        let file = network.directory.appendingPathComponent("ev-one-sided.json")
+        let cli = try await Subprocess.run(BackgroundProcess.lienthongExecutable, [
+            "auditor", "evidence", "ev-one-sided", "--registry", network.registryURL, "--cert", network.path(auditor),
+            "--key", network.path(auditor, key: true), "--ca", network.pki.url(.rootCertificate).path, "--out", file.path,
+            "--verify-ca", network.pki.url(.rootCertificate).path])
+        #expect(cli.status == 3, "\(cli.output)")
+        #expect(cli.output.contains("WARNING: INCOMPLETE evidence of exchange ev-one-sided"), "\(cli.output)")
+        #expect(cli.output.contains("\(providerId)"), "\(cli.output)")
+        #expect(FileManager.default.fileExists(atPath: file.path))
+    }
+
     /// Evidence fetched through the registry from both servers verifies with only the root CA.
     func checkEvidence(_ api: RegistryAPIClient, network: ExchangeNetwork) async throws {
         let answer = try await api.getRaw("/api/v1/auditor/evidence/cmp-motcua-3")
         #expect(answer.status == 200, "\(String(decoding: answer.body.prefix(400), as: UTF8.self))")
         let bundle = try JSONDecoder().decode(EvidenceBundle.self, from: answer.body)
         #expect(bundle.records.map(\.side) == [.consumer, .provider])
+        #expect(bundle.complete == true)
+        #expect(bundle.sources?.map(\.status) == [.ok, .ok], "\(String(describing: bundle.sources))")
+        #expect(answer.headers.contains { $0.0.lowercased() == "x-lienthong-evidence-complete" && $0.1 == "true" })
         let report = try await EvidenceVerifier.verify(bundle, anchors: [network.pki.rootCertificate])
         #expect(report.warnings.isEmpty, "\(report.warnings)")
         let schema = try await JSONSchemaCheck.validate([(schema: "schemas/evidence-bundle.schema.json", document: Array(answer.body))])

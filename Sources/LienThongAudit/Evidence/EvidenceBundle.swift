@@ -20,18 +20,73 @@ public struct EvidenceBundle: Codable, Sendable, Hashable {
     public var createdAt: String
     /// One entry per record of the exchange, consumer first.
     public var records: [EvidenceRecord]
+    /// Set by the registry's evidence relay only (`GET /api/v1/auditor/evidence/{id}`): `true` when
+    /// every security server it asked answered (with its records, or that it holds none), `false`
+    /// when one failed to answer, so that the bundle may lack that server's side. Informative, like
+    /// ``createdAt``: not part of any signature. Absent in bundles `lienthong audit export` writes.
+    public var complete: Bool?
+    /// Set by the relay only: what each security server it asked answered.
+    public var sources: [EvidenceSource]?
 
     /// Creates a bundle.
-    public init(exchange: String, createdAt: Date, records: [EvidenceRecord]) {
+    public init(exchange: String, createdAt: Date, records: [EvidenceRecord], complete: Bool? = nil, sources: [EvidenceSource]? = nil) {
         self.v = Self.currentVersion
         self.exchange = exchange
         self.createdAt = (AuditTimestamp(createdAt) ?? AuditTimestamp(millisecondsSince1970: 0)!).rfc3339
         self.records = records.sorted { ($0.side == .consumer ? 0 : 1, $0.server) < ($1.side == .consumer ? 0 : 1, $1.server) }
+        self.complete = complete
+        self.sources = sources
     }
 
     enum CodingKeys: String, CodingKey {
-        case v, exchange, records
+        case v, exchange, records, complete, sources
         case createdAt = "created_at"
+    }
+}
+
+/// What one security server answered the registry's evidence relay for one exchange (a part of
+/// a relayed ``EvidenceBundle``; informative, not signed).
+public struct EvidenceSource: Codable, Sendable, Hashable {
+    /// How the server answered.
+    public enum Status: String, Codable, Sendable, Hashable {
+        /// It sent its records of the exchange.
+        case ok
+        /// It holds no record of the exchange.
+        case notFound = "not_found"
+        /// It did not answer usefully (unreachable, refused, an error, or an answer for another
+        /// exchange): its side may be missing from the bundle.
+        case error
+    }
+
+    /// The server's id.
+    public var server: String
+    /// The side the server stands for in this exchange, when known (from the client and service
+    /// the auditor named, or from the records it sent).
+    public var side: ExchangeSide?
+    /// How it answered.
+    public var status: Status
+    /// How many records it contributed.
+    public var records: Int
+    /// What went wrong, for ``Status/error``.
+    public var error: String?
+
+    /// Creates an entry.
+    public init(server: String, side: ExchangeSide?, status: Status, records: Int = 0, error: String? = nil) {
+        self.server = server
+        self.side = side
+        self.status = status
+        self.records = records
+        self.error = error
+    }
+
+    /// One line: `server (side): ok (n records)`, `not found`, or `error: …`.
+    public var summary: String {
+        let who = side.map { "\(server) (\($0.rawValue))" } ?? server
+        switch status {
+        case .ok: return "\(who): ok (\(records) record\(records == 1 ? "" : "s"))"
+        case .notFound: return "\(who): not found"
+        case .error: return "\(who): error: \(error ?? "unknown")"
+        }
     }
 }
 

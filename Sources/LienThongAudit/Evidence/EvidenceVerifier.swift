@@ -52,6 +52,11 @@ public enum EvidenceVerifier {
             report.records.append(record)
         }
         try crossCheck(report.records, report: &report)
+        if bundle.complete == false {
+            let failed = (bundle.sources ?? []).filter { $0.status == .error }.map(\.summary)
+            report.warnings.append("the registry's relay marked this bundle incomplete: a security server did not answer"
+                + (failed.isEmpty ? "" : " (" + failed.joined(separator: "; ") + ")"))
+        }
         return report
     }
 

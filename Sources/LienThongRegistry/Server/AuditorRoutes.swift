@@ -147,14 +147,25 @@ struct AuditorRoutes {
             }
             let snapshot = await registry.snapshot()
             let caller = context.caller?.subject ?? "unknown"
-            let result = await evidence.fetch(exchange: exchange, client: client, service: service, servers: snapshot.servers, onBehalfOf: caller)
-            guard !result.bundle.records.isEmpty else {
-                let said = result.sources.map { "\($0.server): \($0.status)" }.joined(separator: "; ")
+            let bundle = await evidence.fetch(exchange: exchange, client: client, service: service, servers: snapshot.servers, onBehalfOf: caller)
+            let sources = bundle.sources ?? []
+            guard !bundle.records.isEmpty else {
+                let said = sources.map(\.summary).joined(separator: "; ")
+                // Not found only if every server asked said so; if one failed, nobody can tell.
+                guard bundle.complete != false else {
+                    throw RegistryAPIError(status: .badGateway, type: "Server.Registry.EvidenceUnavailable",
+                                           message: "no evidence of exchange \(exchange) could be fetched, and not every security server answered: \(said)")
+                }
                 throw RegistryAPIError.notFound("no security server holds evidence of exchange \(exchange) (\(said.isEmpty ? "no server asked" : said))")
             }
-            var response = try Self.json(result.bundle, encoder: EvidenceRelay.bundleEncoder())
+            // A server that failed to answer leaves a one-sided bundle: 200, but the body says
+            // `complete: false` and which server failed (and so do the headers).
+            var response = try Self.json(bundle, encoder: EvidenceRelay.bundleEncoder())
             if let name = HTTPField.Name("X-LienThong-Evidence-Sources") {
-                response.headers[name] = result.sources.map { "\($0.server)=\($0.status)" }.joined(separator: ", ")
+                response.headers[name] = sources.map { "\($0.server)=\($0.status.rawValue)" }.joined(separator: ", ")
+            }
+            if let name = HTTPField.Name("X-LienThong-Evidence-Complete") {
+                response.headers[name] = bundle.complete == false ? "false" : "true"
             }
             return response
         }

@@ -7,16 +7,9 @@ import LienThongCore
 /// bundle. The registry relays; it keeps nothing of what it fetched.
 ///
 /// It asks the servers of the client's member and of the service provider when the auditor names
-/// them, and every registered server otherwise (at most ``concurrency`` at a time).
+/// them, and every registered server otherwise (at most ``concurrency`` at a time). A server that
+/// fails to answer does not fail the fetch: the bundle says so (``EvidenceBundle/complete``).
 public struct EvidenceRelay: Sendable {
-    /// What one server answered.
-    public struct Source: Sendable, Hashable {
-        /// The server's id.
-        public var server: String
-        /// `ok (n records)`, `not found`, or the error.
-        public var status: String
-    }
-
     /// The client with the registry's auditor-role identity.
     let client: ServerOperationsClient
     /// How many servers are asked at once.
@@ -32,20 +25,28 @@ public struct EvidenceRelay: Sendable {
         (1...200).contains(id.utf8.count) && id.utf8.allSatisfy { (0x21...0x7E).contains($0) && $0 != UInt8(ascii: "/") && $0 != UInt8(ascii: "%") }
     }
 
-    /// Asks the servers concerned for `exchange` and merges what they hold.
+    /// Asks the servers concerned for `exchange` and merges what they hold into one bundle, whose
+    /// ``EvidenceBundle/sources`` say what each server answered and whose
+    /// ``EvidenceBundle/complete`` is `false` when any of them failed to answer.
     public func fetch(exchange: String, client consumer: ClientId?, service: ServiceId?, servers: [SecurityServer],
-                      onBehalfOf: String) async -> (bundle: EvidenceBundle, sources: [Source]) {
+                      onBehalfOf: String) async -> EvidenceBundle {
         var members: Set<MemberId> = []
         if let consumer { members.insert(consumer.member) }
         if let service { members.insert(service.subsystem.member) }
         let asked = members.isEmpty ? servers : servers.filter { members.contains($0.id.owner) }
+        /// The side a server stands for, when the auditor's client and service tell it apart.
+        func side(of server: SecurityServer) -> ExchangeSide? {
+            let isConsumer = consumer?.member == server.id.owner, isProvider = service?.subsystem.member == server.id.owner
+            return isConsumer == isProvider ? nil : isConsumer ? .consumer : .provider
+        }
         var records: [EvidenceRecord] = []
-        var sources: [Source] = []
-        await withTaskGroup(of: (Source, [EvidenceRecord]).self) { group in
+        var sources: [EvidenceSource] = []
+        await withTaskGroup(of: (EvidenceSource, [EvidenceRecord]).self) { group in
             var pending = asked.makeIterator()
             func next() {
                 guard let server = pending.next() else { return }
-                group.addTask { await ask(server, exchange: exchange, onBehalfOf: onBehalfOf) }
+                let side = side(of: server)
+                group.addTask { await ask(server, side: side, exchange: exchange, onBehalfOf: onBehalfOf) }
             }
             for _ in 0..<max(1, concurrency) { next() }
             while let (source, found) = await group.next() {
@@ -54,25 +55,28 @@ public struct EvidenceRelay: Sendable {
                 next()
             }
         }
-        records.sort { ($0.side.rawValue, $0.server) < ($1.side.rawValue, $1.server) }
-        return (EvidenceBundle(exchange: exchange, createdAt: Date(), records: records), sources.sorted { $0.server < $1.server })
+        sources.sort { $0.server < $1.server }
+        return EvidenceBundle(exchange: exchange, createdAt: Date(), records: records,
+                              complete: !sources.contains { $0.status == .error }, sources: sources)
     }
 
-    private func ask(_ server: SecurityServer, exchange: String, onBehalfOf: String) async -> (Source, [EvidenceRecord]) {
+    private func ask(_ server: SecurityServer, side: ExchangeSide?, exchange: String, onBehalfOf: String) async -> (EvidenceSource, [EvidenceRecord]) {
         let id = server.id.canonical
         do {
             let bytes = try await client.evidence(server: server.address, exchange: exchange, onBehalfOf: onBehalfOf)
             let bundle = try JSONDecoder().decode(EvidenceBundle.self, from: Data(bytes))
             guard bundle.exchange == exchange else {
-                return (Source(server: id, status: "answered for another exchange (\(bundle.exchange.prefix(60)))"), [])
+                return (EvidenceSource(server: id, side: side, status: .error,
+                                       error: "answered for another exchange (\(bundle.exchange.prefix(60)))"), [])
             }
             // A server speaks only for its own records.
             let own = bundle.records.filter { $0.server == id }
-            return (Source(server: id, status: "ok (\(own.count) record\(own.count == 1 ? "" : "s"))"), own)
+            let sides = Set(own.map(\.side))
+            return (EvidenceSource(server: id, side: side ?? (sides.count == 1 ? sides.first : nil), status: .ok, records: own.count), own)
         } catch let error as ServerOperationsError where error.status == 404 {
-            return (Source(server: id, status: "not found"), [])
+            return (EvidenceSource(server: id, side: side, status: .notFound), [])
         } catch {
-            return (Source(server: id, status: "error: \(error)"), [])
+            return (EvidenceSource(server: id, side: side, status: .error, error: "\(error)"), [])
         }
     }
 
