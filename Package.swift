@@ -172,3 +172,29 @@ let package = Package(
     ],
     swiftLanguageModes: [.v6]
 )
+
+// MARK: - Fuzzing (only with LIENTHONG_FUZZ=1; see scripts/fuzz.sh and docs/fuzzing.md)
+//
+// libFuzzer's coverage instrumentation (`-sanitize=fuzzer`) is added to LienThong's own modules
+// only, so the dependencies' build is shared with the normal one, and the `lienthong-fuzz` driver
+// is linked with libFuzzer's runtime. A normal build never sees these settings or the driver.
+if Context.environment["LIENTHONG_FUZZ"] == "1" {
+    let instrumented: Set<String> = [
+        "LienThongCore", "LienThongTrust", "LienThongAudit", "LienThongAuditPostgres", "LienThongServer", "LienThongRegistry",
+    ]
+    for target in package.targets where instrumented.contains(target.name) {
+        target.swiftSettings = (target.swiftSettings ?? []) + [.unsafeFlags(["-sanitize=fuzzer"])]
+    }
+    package.targets.append(.executableTarget(
+        name: "LienThongFuzz",
+        dependencies: [
+            "LienThongCore", "LienThongTrust", "LienThongAudit", "LienThongServer", "LienThongRegistry",
+            .product(name: "X509", package: "swift-certificates"),
+            .product(name: "SwiftASN1", package: "swift-asn1"),
+        ],
+        path: "Tests/Fuzz/Sources/LienThongFuzz",
+        swiftSettings: swiftSettings + [.unsafeFlags(["-sanitize=fuzzer", "-parse-as-library"])],
+        linkerSettings: [.unsafeFlags(["-sanitize=fuzzer"])]
+    ))
+    package.products.append(.executable(name: "lienthong-fuzz", targets: ["LienThongFuzz"]))
+}

@@ -35,10 +35,13 @@ if [ $# -eq 0 ]; then
   # The demo's tests run a whole instance as a subprocess (a dozen ports picked free, then bound);
   # they too run on their own, so their ports cannot race the other end-to-end suites' ports.
   # The hostile-input suite opens 2,000 idle connections and times the idle cut-off: on its own too.
-  swift test --skip PeerClientTests --skip DemoCommandTests --skip HostileInputTests
+  # The fault-injection suite stops and restarts the registry and OCSP responder under load and
+  # times how long the servers go on without them: on its own too.
+  swift test --skip PeerClientTests --skip DemoCommandTests --skip HostileInputTests --skip ChaosTests
   swift test --skip-build --filter PeerClientTests
   swift test --skip-build --filter DemoCommandTests
   swift test --skip-build --filter HostileInputTests
+  swift test --skip-build --filter ChaosTests
 else
   swift test "$@"
 fi
