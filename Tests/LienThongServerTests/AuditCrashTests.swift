@@ -310,7 +310,10 @@ struct AuditLogContents {
     var byMessageId: [String: [AuditRecord]]
 
     static func read(_ path: String) async throws -> AuditLogContents {
-        let store = try SQLiteAuditLeafStore(path: path)
+        try await read(try SQLiteAuditLeafStore(path: path))
+    }
+
+    static func read(_ store: any AuditLeafStore) async throws -> AuditLogContents {
         let leaves = try await store.leaves(0..<(try await store.count()))
         let records = try leaves.map { try AuditRecord(canonicalBytes: $0.bytes) }
         return AuditLogContents(records: records, byMessageId: Dictionary(grouping: records.filter { $0.messageId != nil }, by: { $0.messageId ?? "" }))
@@ -335,8 +338,15 @@ struct LoggedAnswers {
     ///   countersigned checkpoint.
     static func check(_ state: LoadLedger.State, provider: ServerUnderTest, consumer: ServerUnderTest,
                       anchors: [Certificate]) async throws -> LoggedAnswers {
-        let providerLog = try await AuditLogContents.read(provider.auditLogPath)
-        let consumerLog = try await AuditLogContents.read(consumer.auditLogPath)
+        try await check(state, provider: try SQLiteAuditLeafStore(path: provider.auditLogPath),
+                        consumer: try SQLiteAuditLeafStore(path: consumer.auditLogPath), anchors: anchors)
+    }
+
+    /// The same, for logs in any store (SQLite, or a PostgreSQL partition).
+    static func check(_ state: LoadLedger.State, provider providerStore: any AuditLeafStore, consumer consumerStore: any AuditLeafStore,
+                      anchors: [Certificate]) async throws -> LoggedAnswers {
+        let providerLog = try await AuditLogContents.read(providerStore)
+        let consumerLog = try await AuditLogContents.read(consumerStore)
         var missing: [String] = []
         for (id, answer) in state.answers.sorted(by: { $0.key < $1.key }) {
             let own = consumerLog.byMessageId[id] ?? []
@@ -357,8 +367,8 @@ struct LoggedAnswers {
         #expect(duplicated.isEmpty, "message ids recorded more than once by one side: \(duplicated.prefix(10))")
 
         var reports: [String: AuditVerificationReport] = [:]
-        for (name, path, log) in [("provider", provider.auditLogPath, providerLog), ("consumer", consumer.auditLogPath, consumerLog)] {
-            let report = try await AuditLogVerifier.verify(try SQLiteAuditLeafStore(path: path), anchors: anchors)
+        for (name, store, log) in [("provider", providerStore, providerLog), ("consumer", consumerStore, consumerLog)] {
+            let report = try await AuditLogVerifier.verify(store, anchors: anchors)
             reports[name] = report
             #expect(report.uncheckpointedRecords == 0 && report.receipts == report.checkpoints,
                     "\(name): after a clean stop every record is under a countersigned checkpoint: \(report)")

@@ -95,8 +95,17 @@ public final class PostgresTestServer: Sendable {
         }
         try await run("initdb", ["-D", dataDirectory.path, "-U", "postgres", "-A", "trust", "-E", "UTF8", "--locale=C", "-N"])
         try startWatchdog()
+        try await startServer()
+    }
+
+    private func startServer() async throws {
         try await run("pg_ctl", ["-D", dataDirectory.path, "-l", logFile.path, "-w", "-t", "60",
                                  "-o", "-p \(port) -k \(directory.path) -c listen_addresses=\(host) -c max_connections=300", "start"])
+    }
+
+    /// Starts the server again after ``stop()``, on the same port and data.
+    public func restart() async throws {
+        try await startServer()
     }
 
     // MARK: Databases
