@@ -6,6 +6,8 @@ import LienThongRegistry
 import LienThongTrust
 import NIOCore
 import NIOSSL
+import SwiftASN1
+import X509
 
 /// The provider side of an exchange (ARCHITECTURE §4 steps 4–5): authenticate the peer server by
 /// its pinned TLS certificate, verify the request's signature and certificate, check the agreement
@@ -47,6 +49,23 @@ struct ProviderExchange: Sendable {
             throw XRoadFault(.providerSslAuthenticationFailed, "The peer's TLS certificate (SHA-256 \(pin.prefix(16))…) is not pinned for any security server in the global configuration.")
         }
         event.peer = peerServer.id.canonical
+        // The pin says which server this is; the certificate must still be a server TLS certificate
+        // of an approved CA, in its validity period and not revoked (OCSP, within the freshness
+        // limit). The TLS layer checks only the chain and the dates, and accepts a certificate
+        // without extended key usage (a member signing certificate) or a revoked one.
+        do {
+            let leaf = try Certificate(derEncoded: der)
+            _ = try await trust.validations.validate(chain: [leaf], role: .server, chainKey: pin, stapled: nil, at: now)
+        } catch let error as CertificateValidationError {
+            switch error.code {
+            case .expired, .notYetValid, .revoked, .revocationStatusUnknown:
+                throw XRoadFault(.providerCertValidation, "The TLS certificate of the peer \(peerServer.id) is not acceptable: \(error)")
+            case .missingCertificate, .untrustedChain, .wrongRole:
+                throw XRoadFault(.providerSslAuthenticationFailed, "The TLS certificate of the peer \(peerServer.id) is not acceptable: \(error)")
+            }
+        } catch {
+            throw XRoadFault(.providerSslAuthenticationFailed, "The TLS certificate of the peer \(peerServer.id) cannot be parsed: \(error)")
+        }
 
         let parsed = try ParsedClientRequest(
             method: request.method.rawValue, rawTarget: request.head.path ?? "", headers: rawHeaders,

@@ -3,8 +3,8 @@ import Foundation
 import LienThongTrust
 import X509
 
-/// Remembers the validation of a peer's signing certificate chain, so that a busy peer's chain and
-/// stapled OCSP response are not re-validated on every message.
+/// Remembers the validation of a peer's signing certificate chain (and of its TLS certificate), so
+/// that a busy peer's chain and stapled OCSP response are not re-validated on every message.
 ///
 /// An entry is keyed by the exact chain and stapled response bytes, and lives only until the
 /// earliest of: the leaf's expiry, the OCSP status's `nextUpdate`, and `thisUpdate` plus the
@@ -37,7 +37,17 @@ public actor ValidationCache {
     public func validateMember(chain: [Certificate], chainKey: String, stapled: [UInt8]?, at now: Date)
         async throws(CertificateValidationError) -> ValidatedCertificate
     {
+        try await validate(chain: chain, role: .member, chainKey: chainKey, stapled: stapled, at: now)
+    }
+
+    /// The validation of `chain` (leaf first) for `role`, from the cache or made now. `chainKey`
+    /// identifies the chain (the JWS header that carries it, or the TLS certificate's SHA-256).
+    public func validate(chain: [Certificate], role: CertificateRole, chainKey: String, stapled: [UInt8]?, at now: Date)
+        async throws(CertificateValidationError) -> ValidatedCertificate
+    {
         var hasher = SHA256()
+        hasher.update(data: Array(role.rawValue.utf8))
+        hasher.update(data: [0])
         hasher.update(data: Array(chainKey.utf8))
         hasher.update(data: [0])
         hasher.update(data: stapled ?? [])
@@ -46,7 +56,7 @@ public actor ValidationCache {
             if now < entry.until, now >= entry.validated.certificate.notValidBefore { return entry.validated }
             entries[key] = nil
         }
-        let validated = try await validator.validate(chain: chain, role: .member, stapledOCSP: stapled, at: now)
+        let validated = try await validator.validate(chain: chain, role: role, stapledOCSP: stapled, at: now)
         validations += 1
         var until = validated.certificate.notValidAfter
         if let status = validated.revocation {
