@@ -2,6 +2,7 @@ import Foundation
 import Hummingbird
 import LienThongCore
 import LienThongTrust
+import NIOCore
 
 /// The management API (`/api/v1/...`, admin certificates only), described in
 /// `schemas/registry-api.openapi.yaml`.
@@ -10,6 +11,18 @@ import LienThongTrust
 /// `GET /api/v1/<collection>/<id>`, where `<id>` is the canonical identifier with its `/`
 /// separators (`/api/v1/members/VN/GOV/000.00.00.G22`). Actions are custom methods on the entity,
 /// `POST /api/v1/<collection>/<id>:<action>` — the colon never occurs in an identifier.
+///
+/// Hostile input gets a typed X-Road error and changes nothing (`docs/registry-api.md`):
+/// - every route takes only the query parameters it lists (the list filters `member` or
+///   `subsystem`, the audit trail `from` and `limit`, all others none); an unknown parameter, or
+///   one given twice, is 400, so that a mistyped filter or an imagined `dry_run=1` never turns
+///   into an unfiltered read or a real write (``QueryParameters/allowOnly(_:in:)``);
+/// - a body must be `Content-Type: application/json` (415 `Client.UnsupportedMediaType`), at
+///   most 4 MiB (413 `Client.RequestTooLarge`), JSON of the operation's shape with dates that
+///   are real RFC 3339 date-times, and name no key twice, even spelled differently (`name_en` and
+///   `nameEn`) (400) — see ``JSONRequestBody``;
+/// - an agreement or access-request id that is not `AG-`/`AR-` and 6 to 18 digits is 400; a
+///   well-formed unknown one 404.
 struct ManagementRoutes {
     let registry: Registry
     /// Called after every successful change, so the global configuration is re-signed at once.
@@ -18,16 +31,22 @@ struct ManagementRoutes {
     func register(on router: RouterGroup<RegistryRequestContext>) {
         let api = router.group("api/v1").add(middleware: RequireRole([.admin]))
 
-        api.get("members") { _, _ in await registry.members() }
+        api.get("members") { request, _ in
+            try QueryParameters.allowOnly([], in: request)
+            return await registry.members()
+        }
         api.post("members") { request, context in
-            let input = try await request.decode(as: NewMember.self, context: context)
+            try QueryParameters.allowOnly([], in: request)
+            let input = try await JSONRequestBody.decode(NewMember.self, from: request, context: context)
             return try await created(context) { try await registry.createMember(input, actor: $0) }
         }
         api.get("members/**") { request, context in
+            try QueryParameters.allowOnly([], in: request)
             let id = try entityId(context)
             return try await run { try await registry.member(try parsePath(MemberId.self, id)) }
         }
         api.post("members/**") { request, context in
+            try QueryParameters.allowOnly([], in: request)
             let (id, action) = try target(context)
             guard action == "disable" else { throw unknownAction(action, ["disable"]) }
             let member = try parsePath(MemberId.self, id)
@@ -35,88 +54,119 @@ struct ManagementRoutes {
         }
 
         api.get("subsystems") { request, _ in
+            try QueryParameters.allowOnly(["member"], in: request)
             let member = try request.uri.queryParameters["member"].map { try parse(MemberId.self, String($0)) }
             return await registry.subsystems(of: member)
         }
         api.post("subsystems") { request, context in
-            let input = try await request.decode(as: NewSubsystem.self, context: context)
+            try QueryParameters.allowOnly([], in: request)
+            let input = try await JSONRequestBody.decode(NewSubsystem.self, from: request, context: context)
             return try await created(context) { try await registry.createSubsystem(input, actor: $0) }
         }
 
         api.get("servers") { request, _ in
+            try QueryParameters.allowOnly(["member"], in: request)
             let member = try request.uri.queryParameters["member"].map { try parse(MemberId.self, String($0)) }
             return await registry.servers(of: member)
         }
         api.post("servers") { request, context in
-            let input = try await request.decode(as: NewSecurityServer.self, context: context)
+            try QueryParameters.allowOnly([], in: request)
+            let input = try await JSONRequestBody.decode(NewSecurityServer.self, from: request, context: context)
             return try await created(context) { try await registry.registerServer(input, actor: $0) }
         }
 
         api.get("services") { request, _ in
+            try QueryParameters.allowOnly(["subsystem"], in: request)
             let subsystem = try request.uri.queryParameters["subsystem"].map { try parse(SubsystemId.self, String($0)) }
             return await registry.services(of: subsystem)
         }
         api.post("services") { request, context in
-            let input = try await request.decode(as: NewService.self, context: context)
+            try QueryParameters.allowOnly([], in: request)
+            let input = try await JSONRequestBody.decode(NewService.self, from: request, context: context)
             return try await created(context) { try await registry.createService(input, actor: $0) }
         }
         api.get("services/**") { request, context in
+            try QueryParameters.allowOnly([], in: request)
             let id = try entityId(context)
             return try await run { try await registry.service(try parsePath(ServiceId.self, id)) }
         }
         api.post("services/**") { request, context in
+            try QueryParameters.allowOnly([], in: request)
             let (id, action) = try target(context)
             guard action == "enable" || action == "disable" else { throw unknownAction(action, ["enable", "disable"]) }
             let service = try parsePath(ServiceId.self, id)
             return try await change(context) { try await registry.setServiceEnabled(service, enabled: action == "enable", actor: $0) }
         }
 
-        api.get("datasets") { _, _ in await registry.datasets() }
+        api.get("datasets") { request, _ in
+            try QueryParameters.allowOnly([], in: request)
+            return await registry.datasets()
+        }
         api.post("datasets") { request, context in
-            let input = try await request.decode(as: NewDataset.self, context: context)
+            try QueryParameters.allowOnly([], in: request)
+            let input = try await JSONRequestBody.decode(NewDataset.self, from: request, context: context)
             return try await created(context) { try await registry.createDataset(input, actor: $0) }
         }
         api.get("datasets/**") { request, context in
+            try QueryParameters.allowOnly([], in: request)
             let id = try entityId(context)
             return try await run { try await registry.dataset(try parsePath(DatasetId.self, id)) }
         }
 
-        api.get("agreements") { _, _ in await registry.agreements() }
+        api.get("agreements") { request, _ in
+            try QueryParameters.allowOnly([], in: request)
+            return await registry.agreements()
+        }
         api.post("agreements") { request, context in
-            let input = try await request.decode(as: NewAgreement.self, context: context)
+            try QueryParameters.allowOnly([], in: request)
+            let input = try await JSONRequestBody.decode(NewAgreement.self, from: request, context: context)
             return try await created(context) { try await registry.createAgreement(input, actor: $0) }
         }
         api.get("agreements/**") { request, context in
-            let id = try entityId(context)
+            try QueryParameters.allowOnly([], in: request)
+            let id = try agreementId(try entityId(context))
             return try await run { try await registry.agreement(id) }
         }
         api.post("agreements/**") { request, context in
-            let (id, action) = try target(context)
+            try QueryParameters.allowOnly([], in: request)
+            let (path, action) = try target(context)
+            let id = try agreementId(path)
             let statuses: [String: AgreementStatus] = ["suspend": .suspended, "activate": .active, "revoke": .revoked]
             guard let action, let status = statuses[action] else { throw unknownAction(action, statuses.keys.sorted()) }
             return try await change(context) { try await registry.setAgreementStatus(id, status: status, actor: $0) }
         }
 
-        api.get("access-requests") { _, _ in await registry.accessRequests() }
-        api.get("access-requests/pending") { _, _ in await registry.pendingAccessRequests() }
+        api.get("access-requests") { request, _ in
+            try QueryParameters.allowOnly([], in: request)
+            return await registry.accessRequests()
+        }
+        api.get("access-requests/pending") { request, _ in
+            try QueryParameters.allowOnly([], in: request)
+            return await registry.pendingAccessRequests()
+        }
         api.post("access-requests") { request, context in
-            let input = try await request.decode(as: NewAccessRequest.self, context: context)
+            try QueryParameters.allowOnly([], in: request)
+            let input = try await JSONRequestBody.decode(NewAccessRequest.self, from: request, context: context)
             return try await created(context) { try await registry.fileAccessRequest(input, actor: $0) }
         }
         api.post("access-requests/**") { request, context in
-            let (id, action) = try target(context)
+            try QueryParameters.allowOnly([], in: request)
+            let (path, action) = try target(context)
+            let id = try accessRequestId(path)
             guard action == "decide" else { throw unknownAction(action, ["decide"]) }
-            let input = try await request.decode(as: AccessDecisionInput.self, context: context)
+            let input = try await JSONRequestBody.decode(AccessDecisionInput.self, from: request, context: context)
             return try await change(context) { try await registry.decide(id, input, actor: $0) }
         }
 
         api.get("audit-trail") { request, _ in
+            try QueryParameters.allowOnly(["from", "limit"], in: request)
             let from = try integer(request, "from", default: 1, range: 1...Int64.max)
             let limit = try integer(request, "limit", default: 100, range: 1...1000)
             return try await run { try await registry.auditTrail(fromSequence: from, limit: Int(limit)) }
         }
-        api.get("audit-trail/verify") { _, _ in
-            try await run { try await registry.verifyAuditTrail() }
+        api.get("audit-trail/verify") { request, _ in
+            try QueryParameters.allowOnly([], in: request)
+            return try await run { try await registry.verifyAuditTrail() }
         }
     }
 
@@ -157,12 +207,28 @@ struct ManagementRoutes {
     /// The entity id from the catch-all path of a `GET`, which takes no `:action`.
     private func entityId(_ context: RegistryRequestContext) throws -> String {
         let (id, action) = try target(context)
-        guard action == nil else { throw RegistryAPIError.notFound("GET has no action :\(action ?? "")") }
+        guard action == nil else { throw RegistryAPIError.notFound("GET has no action :\((action ?? "").prefix(40))") }
+        return id
+    }
+
+    /// An agreement id from the path: a malformed one is 400 (a well-formed unknown one is 404 later).
+    private func agreementId(_ id: String) throws -> String {
+        guard QueryParameters.isAgreementId(id) else {
+            throw RegistryAPIError.badRequest("agreement id \"\(id.prefix(40))\" is malformed: it must be AG- and 6 to 18 digits, such as AG-000001")
+        }
+        return id
+    }
+
+    /// An access-request id from the path: a malformed one is 400 (a well-formed unknown one is 404 later).
+    private func accessRequestId(_ id: String) throws -> String {
+        guard QueryParameters.isAccessRequestId(id) else {
+            throw RegistryAPIError.badRequest("access request id \"\(id.prefix(40))\" is malformed: it must be AR- and 6 to 18 digits, such as AR-000001")
+        }
         return id
     }
 
     private func unknownAction(_ action: String?, _ known: [String]) -> RegistryAPIError {
-        RegistryAPIError.notFound("unknown action \(action.map { ":" + $0 } ?? "(none)"); use one of \(known.map { ":" + $0 }.joined(separator: ", "))")
+        RegistryAPIError.notFound("unknown action \(action.map { ":" + $0.prefix(40) } ?? "(none)"); use one of \(known.map { ":" + $0 }.joined(separator: ", "))")
     }
 
     private func integer(_ request: Request, _ name: String, default value: Int64, range: ClosedRange<Int64>) throws -> Int64 {
@@ -171,6 +237,176 @@ struct ManagementRoutes {
             throw RegistryAPIError.badRequest("query parameter \(name)=\(text.prefix(40)) must be an integer in \(range.lowerBound)...\(range.upperBound)")
         }
         return number
+    }
+}
+
+/// The JSON body of a management request, read strictly: `Content-Type: application/json`
+/// (415 `Client.UnsupportedMediaType` otherwise, so that a form or a text body is never taken for
+/// JSON), at most ``RegistryRequestContext/maxUploadSize`` bytes (413 `Client.RequestTooLarge`),
+/// decodable as the operation's input (400 naming the field; dates must be real RFC 3339
+/// date-times, see ``timestamp(_:)``), and no key given twice in one
+/// object — also not spelled two ways that decode to the same field, such as `name_en` and
+/// `nameEn` (400: a parser that keeps the first and one that keeps the last would read
+/// different requests).
+enum JSONRequestBody {
+    static func decode<T: Decodable>(_ type: T.Type, from request: Request, context: RegistryRequestContext) async throws -> T {
+        let mediaType = request.headers[.contentType]?.split(separator: ";", maxSplits: 1).first?
+            .trimmingCharacters(in: .whitespaces).lowercased()
+        guard mediaType == "application/json" else {
+            throw RegistryAPIError(status: .unsupportedMediaType, type: "Client.UnsupportedMediaType",
+                                   message: "the body must be Content-Type: application/json, not \(mediaType.map { "\"\($0.prefix(60))\"" } ?? "none")")
+        }
+        let buffer: ByteBuffer
+        do {
+            buffer = try await request.body.collect(upTo: context.maxUploadSize)
+        } catch is NIOTooManyBytesError {
+            throw RegistryAPIError(status: .contentTooLarge, type: "Client.RequestTooLarge",
+                                   message: "the body is larger than the limit of \(context.maxUploadSize) bytes")
+        }
+        let bytes = Array(buffer.readableBytesView)
+        let decoder = RegistryJSONCoder.decoder()
+        decoder.dateDecodingStrategy = .custom { decoder in
+            let container = try decoder.singleValueContainer()
+            let text = try container.decode(String.self)
+            guard let date = timestamp(text) else {
+                throw DecodingError.dataCorruptedError(
+                    in: container, debugDescription: "\"\(text.prefix(40))\" is not an RFC 3339 date-time with a real calendar date and time "
+                        + "and a time zone, such as 2026-07-01T08:30:00Z")
+            }
+            return date
+        }
+        let value: T
+        do {
+            value = try decoder.decode(T.self, from: Data(bytes))
+        } catch let error as DecodingError {
+            throw RegistryAPIError.badRequest("request body: \(RegistryAPIError.describe(error))")
+        }
+        if let key = repeatedKey(in: bytes) {
+            throw RegistryAPIError.badRequest("request body: the key \"\(key.prefix(60))\" is given more than once in one object "
+                + "(or as two spellings of the same field)")
+        }
+        return value
+    }
+
+    /// An RFC 3339 date-time `YYYY-MM-DDThh:mm:ss[.fraction](Z|±hh:mm)` whose date exists and
+    /// whose time is within the day (seconds 00 to 59), or nil. The ISO 8601 parser alone is
+    /// lenient — it reads `2026-02-30` as 2 March, `T25:00` as 1 o'clock the next day and
+    /// accepts five-digit years — so an agreement would silently get other dates than were sent.
+    static func timestamp(_ text: String) -> Date? {
+        let b = Array(text.utf8)
+        func isDigit(_ byte: UInt8) -> Bool { (0x30...0x39).contains(byte) }
+        func number(_ range: Range<Int>) -> Int? {
+            guard range.upperBound <= b.count, b[range].allSatisfy(isDigit) else { return nil }
+            return Int(String(decoding: b[range], as: UTF8.self))
+        }
+        func byte(_ at: Int, _ expected: Character) -> Bool { at < b.count && b[at] == expected.asciiValue }
+        guard let year = number(0..<4), byte(4, "-"), let month = number(5..<7), byte(7, "-"), let day = number(8..<10), byte(10, "T"),
+              let hour = number(11..<13), byte(13, ":"), let minute = number(14..<16), byte(16, ":"), let second = number(17..<19)
+        else { return nil }
+        var index = 19
+        if byte(index, ".") {
+            index += 1
+            let start = index
+            while index < b.count, isDigit(b[index]) { index += 1 }
+            guard index > start else { return nil }
+        }
+        if byte(index, "Z") {
+            guard index + 1 == b.count else { return nil }
+        } else if byte(index, "+") || byte(index, "-") {
+            guard b.count == index + 6, let offsetHours = number(index + 1..<index + 3), byte(index + 3, ":"),
+                  let offsetMinutes = number(index + 4..<index + 6), offsetHours <= 23, offsetMinutes <= 59 else { return nil }
+        } else {
+            return nil
+        }
+        let leap = year % 4 == 0 && (year % 100 != 0 || year % 400 == 0)
+        let days = [31, leap ? 29 : 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31]
+        guard year >= 1, (1...12).contains(month), (1...days[month - 1]).contains(day), hour <= 23, minute <= 59, second <= 59 else { return nil }
+        return RegistryJSON.parseTimestamp(text)
+    }
+
+    /// The first key that repeats within one object of `json`, which must be valid JSON; keys
+    /// are compared as the registry's decoder reads them (snake_case to camelCase), ignoring case.
+    static func repeatedKey(in json: [UInt8]) -> String? {
+        // One entry per open container: the keys seen so far for an object, nil for an array.
+        var open: [Set<String>?] = []
+        var expectingKey = false
+        var index = 0
+        while index < json.count {
+            switch json[index] {
+            case UInt8(ascii: "{"):
+                open.append([])
+                expectingKey = true
+                index += 1
+            case UInt8(ascii: "["):
+                open.append(nil)
+                expectingKey = false
+                index += 1
+            case UInt8(ascii: "}"), UInt8(ascii: "]"):
+                if !open.isEmpty { open.removeLast() }
+                expectingKey = false
+                index += 1
+            case UInt8(ascii: ","):
+                expectingKey = open.last.map { $0 != nil } ?? false
+                index += 1
+            case UInt8(ascii: "\""):
+                let (text, end) = string(in: json, from: index + 1)
+                index = end
+                if expectingKey, let last = open.indices.last, var keys = open[last] {
+                    let normalised = RegistryJSON.camelCase(fromSnakeCase: text).lowercased()
+                    guard keys.insert(normalised).inserted else { return text }
+                    open[last] = keys
+                    expectingKey = false
+                }
+            default:
+                index += 1
+            }
+        }
+        return nil
+    }
+
+    /// The string whose contents start at `start` (after the opening quote), unescaped, and the
+    /// index after its closing quote.
+    private static func string(in json: [UInt8], from start: Int) -> (String, Int) {
+        var bytes: [UInt8] = []
+        var scalars = String.UnicodeScalarView()
+        func flush() {
+            scalars.append(contentsOf: String(decoding: bytes, as: UTF8.self).unicodeScalars)
+            bytes.removeAll()
+        }
+        func hex(_ at: Int) -> UInt32? {
+            guard at + 4 <= json.count else { return nil }
+            return UInt32(String(decoding: json[at..<at + 4], as: UTF8.self), radix: 16)
+        }
+        var index = start
+        while index < json.count, json[index] != UInt8(ascii: "\"") {
+            guard json[index] == UInt8(ascii: "\\"), index + 1 < json.count else {
+                bytes.append(json[index])
+                index += 1
+                continue
+            }
+            let escaped = json[index + 1]
+            index += 2
+            switch escaped {
+            case UInt8(ascii: "b"): bytes.append(0x08)
+            case UInt8(ascii: "f"): bytes.append(0x0C)
+            case UInt8(ascii: "n"): bytes.append(0x0A)
+            case UInt8(ascii: "r"): bytes.append(0x0D)
+            case UInt8(ascii: "t"): bytes.append(0x09)
+            case UInt8(ascii: "u"):
+                guard var code = hex(index) else { continue }
+                index += 4
+                if (0xD800..<0xDC00).contains(code), index + 6 <= json.count, json[index] == UInt8(ascii: "\\"),
+                   json[index + 1] == UInt8(ascii: "u"), let low = hex(index + 2), (0xDC00..<0xE000).contains(low) {
+                    code = 0x10000 + ((code - 0xD800) << 10) + (low - 0xDC00)
+                    index += 6
+                }
+                flush()
+                scalars.append(Unicode.Scalar(code) ?? "\u{FFFD}")
+            default: bytes.append(escaped)
+            }
+        }
+        flush()
+        return (String(scalars), min(index + 1, json.count))
     }
 }
 

@@ -2,9 +2,9 @@ import Foundation
 import Hummingbird
 import LienThongCore
 
-/// Query-parameter checks shared by the registry's read routes (the auditor API and the
-/// checkpoint ledger): a parameter a route does not know, or one given twice, is refused with
-/// 400 `Client.BadRequest` naming it, never ignored (`docs/auditor-api.md`).
+/// Query-parameter checks shared by the registry's routes (the management API, the auditor API
+/// and the checkpoint ledger): a parameter a route does not know, or one given twice, is refused with
+/// 400 `Client.BadRequest` naming it, never ignored (`docs/registry-api.md`, `docs/auditor-api.md`).
 enum QueryParameters {
     /// Refuses a parameter whose name is not in `allowed`, and any parameter given more than once.
     static func allowOnly(_ allowed: Set<String>, in request: Request) throws {
@@ -34,8 +34,17 @@ enum QueryParameters {
 
     /// Whether `id` has the shape of the agreement ids the registry issues: `AG-` and 6 to 18 digits.
     static func isAgreementId(_ id: some StringProtocol) -> Bool {
-        guard id.hasPrefix(RegistryState.agreementPrefix) else { return false }
-        let digits = id.utf8.dropFirst(RegistryState.agreementPrefix.utf8.count)
+        isIssuedId(id, prefix: RegistryState.agreementPrefix)
+    }
+
+    /// Whether `id` has the shape of the access-request ids the registry issues: `AR-` and 6 to 18 digits.
+    static func isAccessRequestId(_ id: some StringProtocol) -> Bool {
+        isIssuedId(id, prefix: RegistryState.accessRequestPrefix)
+    }
+
+    private static func isIssuedId(_ id: some StringProtocol, prefix: String) -> Bool {
+        guard id.hasPrefix(prefix) else { return false }
+        let digits = id.utf8.dropFirst(prefix.utf8.count)
         return (6...18).contains(digits.count) && digits.allSatisfy { (0x30...0x39).contains($0) }
     }
 }
