@@ -10,6 +10,9 @@ message and JWS; the signed global configuration and its JSON payload; an eviden
 demo's root CA certificate (no key) goes to certs/dev/fuzz/root-ca.pem: the fuzz driver uses it as
 the trust anchor, so that the signed seeds verify and mutations exercise the checks past the
 signature. Everything here is synthetic test data.
+
+Seeds are named by their SHA-1 and added next to what the corpus already holds (inputs that
+longer fuzz runs found and `-merge=1` kept; see docs/robustness.md), nothing is deleted.
 """
 import base64, glob, hashlib, json, os, shutil, sqlite3, sys
 
@@ -27,9 +30,6 @@ def write(target, data):
     with open(os.path.join(folder, name), "wb") as f:
         f.write(data)
 
-
-for target in ["identifiers", "client-request", "jws", "record", "globalconf", "evidence"]:
-    shutil.rmtree(os.path.join(corpus, target), ignore_errors=True)
 
 for text in ["VN/GOV/000.00.00.G22", "VN/GOV/000.00.00.G22/DANCU", "VN/GOV/000.00.00.G22/DANCU/tra-cuu-cong-dan",
              "VN/GOV/000.00.00.G22/DANCU/tra-cuu-cong-dan/v1", "VN/GOV/000.00.00.G22/datasets/dan-cu",

@@ -63,8 +63,8 @@ for i in "${!pids[@]}"; do
   target="${names[$i]}"
   log="$work/$target/log"
   if wait "${pids[$i]}"; then result=ok; else result=FAILED; failed=1; fi
-  runs=$(grep -o 'stat::number_of_executed_units: [0-9]*' "$log" | awk '{print $2}' | tail -1)
-  speed=$(grep -o 'stat::average_exec_per_sec: [0-9]*' "$log" | awk '{print $2}' | tail -1)
+  runs=$(grep -o 'stat::number_of_executed_units: *[0-9]*' "$log" | awk '{print $2}' | tail -1)
+  speed=$(grep -o 'stat::average_exec_per_sec: *[0-9]*' "$log" | awk '{print $2}' | tail -1)
   corpus=$(ls "$work/$target/corpus" | wc -l)
   printf '%-16s %12s %10s %8s %s\n' "$target" "${runs:-?}" "${speed:-?}" "$corpus" "$result"
   if [[ $result != ok ]]; then

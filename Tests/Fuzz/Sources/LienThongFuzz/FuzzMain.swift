@@ -55,7 +55,9 @@ func fuzzOneInput(_ data: UnsafePointer<UInt8>?, _ size: Int) -> CInt {
 }
 
 /// The program's entry point (SwiftPM links an executable's `main` to `<module>_main`): takes the
-/// target name from the first argument and hands the rest to libFuzzer.
+/// target name from the first argument and hands the rest to libFuzzer. The name is also put in
+/// `LIENTHONG_FUZZ_TARGET`, because libFuzzer re-runs the program without it for `-merge=1`,
+/// `-fork` and `-jobs`; a run whose first argument is not a target name takes the target from there.
 @_cdecl("LienThongFuzz_main")
 func fuzzMain(_ argc: CInt, _ argv: UnsafeMutablePointer<UnsafeMutablePointer<CChar>?>?) -> CInt {
     func usage() -> CInt {
@@ -63,14 +65,25 @@ func fuzzMain(_ argc: CInt, _ argv: UnsafeMutablePointer<UnsafeMutablePointer<CC
         for target in fuzzTargets { print("  \(target.name.padding(toLength: 16, withPad: " ", startingAt: 0)) \(target.summary)") }
         return 2
     }
-    guard argc >= 2, let argv, let nameArgument = argv[1] else { return usage() }
-    let name = String(cString: nameArgument)
-    guard let target = fuzzTargets.first(where: { $0.name == name }) else { return usage() }
+    guard argc >= 1, let argv else { return usage() }
+    let first = argc >= 2 ? argv[1].map { String(cString: $0) } : nil
+    let target: FuzzTarget
+    var skipped = 1
+    if let first, let named = fuzzTargets.first(where: { $0.name == first }) {
+        target = named
+        skipped = 2
+        setenv("LIENTHONG_FUZZ_TARGET", named.name, 1)
+    } else if let inherited = ProcessInfo.processInfo.environment["LIENTHONG_FUZZ_TARGET"],
+              let named = fuzzTargets.first(where: { $0.name == inherited }) {
+        target = named
+    } else {
+        return usage()
+    }
     selectedTarget = target
     target.prepare()
     // libFuzzer sees the program name followed by everything after the target name.
     var arguments: [UnsafeMutablePointer<CChar>?] = [argv[0]]
-    for index in 2..<Int(argc) { arguments.append(argv[index]) }
+    for index in skipped..<Int(argc) { arguments.append(argv[index]) }
     arguments.append(nil)
     var count = CInt(arguments.count - 1)
     return arguments.withUnsafeMutableBufferPointer { buffer in
