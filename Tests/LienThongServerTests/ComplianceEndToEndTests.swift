@@ -134,6 +134,149 @@ struct ComplianceEndToEndTests {
         }
     }
 
+    /// Failed exchanges against real traffic: the provider's backend times out (`slow` sleeps 3 s,
+    /// the service's timeout is 1 s: `Server.ServerProxy.ServiceFailed`) or is down (a closed
+    /// port: `Server.ServerProxy.NetworkError`). The compliance view counts exactly those
+    /// failures, by reason, on both the consumer's and the provider's side; the success rate is
+    /// served / all; latency percentiles come from the successes only (the slow failures are not
+    /// counted as successes), are ordered, and are no slower than what the client measured.
+    @Test func failuresAreCountedByReasonOnBothSidesAndKeptOutOfTheLatencies() async throws {
+        let network = try ExchangeNetwork()
+        defer { try? FileManager.default.removeItem(at: network.directory) }
+        var httpConfiguration = HTTPClient.Configuration()
+        httpConfiguration.connectionPool.retryConnectionEstablishment = false
+        let http = HTTPClient(eventLoopGroup: HTTPClient.defaultEventLoopGroup, configuration: httpConfiguration)
+        defer { _ = http.shutdown() }
+        let caller = ClientCaller(http: http)
+        let motCua = "\(N.consumer)/MOTCUA"
+        let served = 6, timedOut = 2, backendDown = 1
+
+        try await N.withBackend(BackendLog()) { backendPort in
+            try await network.withInfrastructure(checkpointIntervalSeconds: 1, evidenceRelay: true) { network in
+                let providerId = "\(N.provider)/ss1", consumerId = "\(N.consumer)/ss1"
+                let ports = [providerId: try await N.freePort(), consumerId: try await N.freePort()]
+                try await network.register(serverPorts: ports)
+                let deadPort = try await N.freePort()  // bound, read and released: nothing listens there
+                // The MOTCUA agreement covers lookup, slow and vetoed; here `vetoed` is not vetoed,
+                // its backend is down instead.
+                let provider = LienThongSecurityServer(configuration: try network.configuration(
+                    server: providerId, member: N.provider, interServerPort: ports[providerId] ?? 0,
+                    services: [.init(id: N.lookup, backendURL: "http://127.0.0.1:\(backendPort)/api"),
+                               .init(id: N.slow, backendURL: "http://127.0.0.1:\(backendPort)/slow", timeoutSeconds: 1),
+                               .init(id: N.vetoed, backendURL: "http://127.0.0.1:\(deadPort)/api")]))
+                let consumer = LienThongSecurityServer(configuration: try network.configuration(
+                    server: consumerId, member: N.consumer, interServerPort: ports[consumerId] ?? 0, clients: [motCua]))
+
+                try await provider.withRunning { _ in
+                    try await consumer.withRunning { consumerPorts in
+                        func call(_ service: String, id: String) async throws -> ClientCaller.Answer {
+                            try await caller.call(consumerPorts.client, .GET, "/r1/\(service)/cong-dan/001099001234",
+                                                  headers: [("X-Road-Client", motCua), ("X-Road-Id", id), ("X-LienThong-Purpose", N.purpose)])
+                        }
+                        // The slowest success as the client saw it: no server-side duration can exceed it.
+                        var slowestSuccessMs = 0.0
+                        for i in 0..<served {
+                            let start = ContinuousClock.now
+                            let answer = try await call(N.lookup, id: "fail-ok-\(i)")
+                            let elapsed = ContinuousClock.now - start
+                            slowestSuccessMs = max(slowestSuccessMs, Double(elapsed.components.seconds) * 1000
+                                                   + Double(elapsed.components.attoseconds) / 1e15)
+                            #expect(answer.status == 200, "\(answer.text)")
+                        }
+                        for i in 0..<timedOut {
+                            let answer = try await call(N.slow, id: "fail-timeout-\(i)")
+                            #expect(answer.errorType == "Server.ServerProxy.ServiceFailed", "\(answer.status) \(answer.text)")
+                        }
+                        for i in 0..<backendDown {
+                            let answer = try await call(N.vetoed, id: "fail-down-\(i)")
+                            #expect(answer.errorType == "Server.ServerProxy.NetworkError", "\(answer.status) \(answer.text)")
+                        }
+                        let exchanges = UInt64(served + timedOut + backendDown)
+                        #expect(try await waitUntilCountersigned(consumer.configuration.dataDirectory + "/audit.sqlite", records: exchanges))
+                        #expect(try await waitUntilCountersigned(provider.configuration.dataDirectory + "/audit.sqlite", records: exchanges))
+
+                        let auditor = try network.pki.issue(role: .auditor, holderId: "VN/GOV/000.00.00.KTNN/kiem-toan-vien-10")
+                        let api = try RegistryAPIClient(baseURL: network.registryURL, certificateFile: network.path(auditor),
+                                                        keyFile: network.path(auditor, key: true), caFile: network.pki.url(.rootCertificate).path)
+                        do {
+                            try await checkFailures(api, served: served, timedOut: timedOut, backendDown: backendDown,
+                                                    slowestSuccessMs: slowestSuccessMs)
+                        } catch {
+                            Issue.record("\(error)")
+                        }
+                        try? await api.shutdown()
+                    }
+                }
+            }
+        }
+    }
+
+    /// The failures by reason on both sides, the success rate and the latency percentiles.
+    func checkFailures(_ api: RegistryAPIClient, served: Int, timedOut: Int, backendDown: Int, slowestSuccessMs: Double) async throws {
+        let report: ComplianceReport = try await api.get("/api/v1/auditor/compliance?threshold=0.2")
+        let agreement = try #require(report.agreements.first { $0.consumer.canonical == "\(N.consumer)/MOTCUA" && $0.status == .active
+            && $0.dataset.canonical.hasSuffix("dan-cu") }, "\(report.agreements.map(\.id))")
+        let total = served + timedOut + backendDown
+        let reasons = [ReasonCount(errorType: "Server.ServerProxy.ServiceFailed", count: timedOut),
+                       ReasonCount(errorType: "Server.ServerProxy.NetworkError", count: backendDown)]
+        // The bucket bound of the slowest success the client saw: a percentile of the servers' durations cannot be above it.
+        let bound = UsageCounter.latencyBucketBounds.first { Double($0) >= slowestSuccessMs }.map(Int.init) ?? Int.max
+        for (name, side) in [("consumer", agreement.consumerSide), ("provider", agreement.providerSide)] {
+            #expect(side.served == served, "\(name): \(side)")
+            #expect(side.refused == 0, "\(name): \(side)")
+            #expect(side.refusedByReason.isEmpty, "\(name): \(side)")
+            #expect(side.failed == timedOut + backendDown, "\(name): \(side)")
+            #expect(side.failedByReason == reasons, "\(name): \(side.failedByReason)")
+            #expect(side.total == total)
+            #expect(side.successRate == (Double(served) / Double(total) * 1_000_000).rounded() / 1_000_000, "\(name): \(String(describing: side.successRate))")
+            let p50 = try #require(side.latencyP50Ms, "\(name): no p50")
+            let p95 = try #require(side.latencyP95Ms, "\(name): no p95")
+            let p99 = try #require(side.latencyP99Ms, "\(name): no p99")
+            #expect(p50 > 0 && p50 <= p95 && p95 <= p99, "\(name): \(p50) \(p95) \(p99)")
+            #expect(side.latencyOverflow.isEmpty)
+            // Only the successes: the slow failures (over 1 s each) would push p99 above the client's slowest success.
+            #expect(p99 <= bound, "\(name): p99 \(p99) ms, the slowest success took \(slowestSuccessMs) ms")
+            let mean = try #require(side.latencyMeanMs, "\(name): no mean")
+            #expect(mean > 0 && mean <= slowestSuccessMs + 1, "\(name): mean \(mean) ms, the slowest success took \(slowestSuccessMs) ms")
+        }
+        #expect(report.discrepancies.isEmpty, "both sides counted the same: \(report.discrepancies)")
+        // 3 failures in 9 is above 20 %: agreed but not shared, on the provider's own figures, with the reasons.
+        let notShared = report.notShared.filter { $0.id == agreement.id }
+        #expect(notShared.count == 1, "\(report.notShared)")
+        #expect(notShared.first?.basis == "provider")
+        #expect(notShared.first?.failed == timedOut + backendDown)
+        #expect(notShared.first?.refused == 0)
+        #expect(notShared.first?.reasons == reasons)
+        // The same figures per dataset, for the provider's scorecard, and instance-wide.
+        let dataset = try #require(report.datasets.first { $0.id == agreement.dataset })
+        #expect(dataset.providerSide.failedByReason == reasons)
+        #expect(dataset.consumerSide.failedByReason == reasons)
+        let ministry = try #require(report.agencies.first { $0.member.canonical == N.provider })
+        #expect(ministry.providerServed == served)
+        #expect(ministry.providerTotal == total)
+        #expect(report.kpis.served == served)
+        #expect(report.kpis.refused == 0)
+        #expect(report.kpis.failed == timedOut + backendDown)
+        #expect(report.kpis.exchangesPerDay.reduce(0) { $0 + $1.failed } == timedOut + backendDown)
+
+        // The CSV row carries the failures by reason too.
+        let csv = try await api.getRaw("/api/v1/auditor/compliance/agreements?format=csv&agreement=\(agreement.id)")
+        #expect(csv.status == 200)
+        let lines = String(decoding: csv.body, as: UTF8.self).split(separator: "\r\n").map(String.init)
+        #expect(lines.count == 2, "\(lines)")
+        let header = lines.first?.split(separator: ",").map(String.init) ?? []
+        let row = lines.last?.split(separator: ",", omittingEmptySubsequences: false).map(String.init) ?? []
+        for side in ["consumer", "provider"] {
+            guard let failedColumn = header.firstIndex(of: "\(side)_failed"), failedColumn < row.count else {
+                Issue.record("no \(side)_failed column: \(header)")
+                continue
+            }
+            #expect(row[failedColumn] == String(timedOut + backendDown), "\(side): \(lines)")
+        }
+        #expect(lines.last?.contains("Server.ServerProxy.ServiceFailed") == true, "\(lines)")
+        #expect(lines.last?.contains("Server.ServerProxy.NetworkError") == true, "\(lines)")
+    }
+
     /// Every auditor route, over the real mutual-TLS registry, answers an unknown or repeated
     /// parameter, SQL-injection strings in every parameter (and in the path ids), absurd ranges and
     /// huge pages with 400 and an X-Road body; a malformed agreement id is 400, a well-formed

@@ -1,5 +1,6 @@
 import AsyncHTTPClient
 import Foundation
+import LienThongRegistry
 import LienThongTestSupport
 import NIOCore
 import NIOHTTP1
@@ -118,9 +119,64 @@ struct DemoCommandTests {
         let metrics = try await http.execute(HTTPClientRequest(url: hanoi.metrics_url), timeout: .seconds(10))
         #expect(metrics.status == .ok)
 
+        try await auditorCLIAgainstTheRunningDemo(networkFile: networkFile.path, agreements: network.agreements.count)
+
         #expect(demo.terminate())
         let exit = await demo.waitForExit(timeout: .seconds(20))
         #expect(exit == BackgroundProcess.Exit(status: 0, bySignal: false), "\(String(describing: exit)): \(demo.outputTail(20))")
         #expect(demo.output().contains("Shutting down"))
+    }
+
+    /// `lienthong auditor` as an auditor runs it against the demo, from its network.json: the
+    /// whole compliance view as JSON, one section as CSV, the agreements as a table; an unknown
+    /// section and an invalid date exit non-zero and say why.
+    func auditorCLIAgainstTheRunningDemo(networkFile: String, agreements: Int) async throws {
+        let lienthong = BackgroundProcess.lienthongExecutable
+        let json = try await Subprocess.run(lienthong, ["auditor", "compliance", "--network", networkFile, "--json"])
+        #expect(json.status == 0, "\(json.output.suffix(2000))")
+        let start = try #require(json.output.firstIndex(of: "{"), "no JSON: \(json.output.prefix(2000))")
+        let data = Data(json.output[start...].utf8)
+        let object = try #require(try JSONSerialization.jsonObject(with: data) as? [String: Any], "\(json.output.prefix(2000))")
+        for key in ["kpis", "agreements", "datasets", "agencies", "dormant", "not_shared", "without_agreement", "discrepancies",
+                    "pending_requests", "refusals"] {
+            #expect(object[key] != nil, "no \(key) in the JSON: \(object.keys.sorted())")
+        }
+        let report = try RegistryJSONCoder.decoder().decode(ComplianceReport.self, from: data)
+        #expect(Set(report.sections) == Set(ComplianceSection.allCases.map(\.rawValue)), "\(report.sections)")
+        #expect(report.kpis.membersRegistered == 5)
+        #expect(report.kpis.ministriesRegistered == 2)
+        #expect(report.kpis.ministriesSharing == 2)
+        #expect(report.kpis.served > 0)
+        #expect(report.kpis.exchangesPerDay.reduce(0) { $0 + $1.served } == report.kpis.served)
+        #expect(report.agreements.count == agreements)
+        #expect(report.agreements.contains { $0.consumerSide.served > 0 && $0.providerSide.served > 0 && $0.providerSide.latencyP50Ms != nil })
+        #expect(!report.dormant.isEmpty)
+        #expect(!report.withoutAgreement.isEmpty)
+        #expect(report.refusals.contains { !($0.legalBasis ?? "").isEmpty })
+
+        let csv = try await Subprocess.run(lienthong, ["auditor", "compliance", "agreements", "--network", networkFile, "--csv"])
+        #expect(csv.status == 0, "\(csv.output.suffix(2000))")
+        let lines = csv.output.split(whereSeparator: \.isNewline).map(String.init)
+        #expect(lines.first?.hasPrefix("agreement,consumer,provider,dataset,purposes,status,") == true, "\(lines.prefix(2))")
+        #expect(lines.first?.contains("consumer_failed") == true && lines.first?.contains("provider_p95_ms") == true, "\(lines.prefix(1))")
+        #expect(lines.count == agreements + 1, "header and one row per agreement: \(lines)")
+        #expect(lines.dropFirst().allSatisfy { $0.hasPrefix("AG-") }, "\(lines)")
+        #expect(Set(lines.dropFirst().map { String($0.prefix { $0 != "," }) }) == Set(report.agreements.map(\.id)))
+
+        let table = try await Subprocess.run(lienthong, ["auditor", "agreements", "--network", networkFile])
+        #expect(table.status == 0, "\(table.output.suffix(2000))")
+        let tableLines = table.output.split(whereSeparator: \.isNewline).map(String.init)
+        #expect(tableLines.first?.contains("agreement") == true && tableLines.first?.contains("legal_basis") == true, "\(table.output)")
+        #expect(tableLines.count == agreements + 2, "header, rule and one line per agreement: \(table.output)")
+        #expect(report.agreements.allSatisfy { a in tableLines.contains { $0.contains(a.id) } }, "\(table.output)")
+
+        let unknown = try await Subprocess.run(lienthong, ["auditor", "compliance", "everything", "--network", networkFile])
+        #expect(unknown.status != 0)
+        #expect(unknown.output.contains("unknown section everything"), "\(unknown.output)")
+        #expect(unknown.output.contains("not-shared"), "the message lists the sections: \(unknown.output)")
+        let badDate = try await Subprocess.run(lienthong, ["auditor", "compliance", "kpis", "--network", networkFile, "--from", "yesterday"])
+        #expect(badDate.status == 1, "\(badDate.output)")
+        #expect(badDate.output.contains("error 400 Client.BadRequest"), "\(badDate.output)")
+        #expect(badDate.output.lowercased().contains("from"), "the message names the parameter: \(badDate.output)")
     }
 }
