@@ -3,13 +3,15 @@ import Hummingbird
 import LienThongAudit
 import LienThongCore
 import LienThongTrust
+import NIOCore
 
 /// The registry's checkpoint endpoints (`docs/registry-api.md` §Checkpoints):
 ///
 /// - `POST /checkpoints`: a security server submits a signed checkpoint
 ///   (``CheckpointSubmission``); the answer is the countersigned receipt
 ///   (``CheckpointReceiptResponse``, 201, or 200 for a resubmission). No client certificate is
-///   needed: the member's signature authenticates the checkpoint.
+///   needed: the member's signature authenticates the checkpoint. A body over 4 MiB is 413
+///   `Client.RequestTooLarge`, one that is not a submission 400.
 /// - `GET /api/v1/checkpoints?server=&from=&limit=`: the ledger, for administrators and auditors
 ///   (an auditor's read is recorded in the admin audit trail, like every auditor query). `server`
 ///   must be a security-server id; other parameters are refused (400).
@@ -19,8 +21,17 @@ struct CheckpointRoutes {
 
     func register(on router: RouterGroup<RegistryRequestContext>) {
         router.post("checkpoints") { request, context -> Response in
+            // Over the limit is 413 like the management API; anything else unreadable 400.
+            let buffer: ByteBuffer
+            do {
+                buffer = try await request.body.collect(upTo: context.maxUploadSize)
+            } catch let error as HTTPError where error.status == .contentTooLarge {
+                throw Self.tooLarge(context)
+            } catch is NIOTooManyBytesError {
+                throw Self.tooLarge(context)
+            }
             let submission: CheckpointSubmission
-            do { submission = try await request.decode(as: CheckpointSubmission.self, context: context) } catch {
+            do { submission = try RegistryJSONCoder.decoder().decode(CheckpointSubmission.self, from: Data(buffer.readableBytesView)) } catch {
                 throw RegistryAPIError.badRequest("the body is not a checkpoint submission: \(error)")
             }
             guard let body = Base64URL.decode(submission.checkpoint) else {
@@ -60,6 +71,12 @@ struct CheckpointRoutes {
                 throw Self.apiError(refusal)
             }
         }
+    }
+
+    /// 413 `Client.RequestTooLarge`: a body over ``RegistryRequestContext/maxUploadSize``.
+    static func tooLarge(_ context: RegistryRequestContext) -> RegistryAPIError {
+        RegistryAPIError(status: .contentTooLarge, type: "Client.RequestTooLarge",
+                         message: "the body is larger than the limit of \(context.maxUploadSize) bytes")
     }
 
     static func apiError(_ refusal: CheckpointRefusal) -> RegistryAPIError {

@@ -10,12 +10,14 @@ extension Registry {
     ///
     /// Rules: the dataset exists; `services` is not empty and each service exists, belongs to the
     /// dataset's owner and exposes the dataset; the consumer subsystem exists and its member is
-    /// enabled (so is the owner); purposes are codes; the legal basis is not blank; `valid_until`
-    /// is after `valid_from`.
+    /// enabled (so is the owner); purposes are codes; the legal basis is not blank and is free
+    /// text (no control character, at most 1,000 characters, checked first); `valid_until` is
+    /// after `valid_from`.
     ///
     /// - throws: `.notFound`, `.invalid`, `.conflict` (disabled member), `.storage`.
     public func createAgreement(_ input: NewAgreement, actor: String) async throws(RegistryError) -> Agreement {
         try await perform(actor: actor) { now throws(RegistryError) in
+            try RegistryRules.freeText(input.legalBasis, "legal_basis", limit: RegistryRules.maxLegalBasisLength)
             let agreement = try validatedAgreement(
                 dataset: input.dataset, services: input.services, consumer: input.consumer, purposes: input.purposes,
                 legalBasis: input.legalBasis, validFrom: input.validFrom, validUntil: input.validUntil,
@@ -68,11 +70,14 @@ extension Registry {
     ///
     /// Rules: the consumer subsystem exists and its member is enabled; the dataset exists; listed
     /// services exist, belong to the dataset's owner and expose the dataset; purposes are codes;
-    /// justification and legal basis are not blank; `requested_until` is in the future.
+    /// justification and legal basis are not blank and are free text (no control character; at
+    /// most 10,000 and 1,000 characters; checked first); `requested_until` is in the future.
     ///
     /// - throws: `.notFound`, `.invalid`, `.conflict` (disabled member), `.storage`.
     public func fileAccessRequest(_ input: NewAccessRequest, actor: String) async throws(RegistryError) -> AccessRequest {
         try await perform(actor: actor) { now throws(RegistryError) in
+            try RegistryRules.freeText(input.justification, "justification", limit: RegistryRules.maxReasonLength)
+            try RegistryRules.freeText(input.legalBasis, "legal_basis", limit: RegistryRules.maxLegalBasisLength)
             _ = try existingSubsystem(input.consumer)
             _ = try enabledMember(input.consumer.member, "the consumer")
             let dataset = try existingDataset(input.dataset)
@@ -105,10 +110,14 @@ extension Registry {
     ///   linked both ways. The audit entry's `after` is `{"access_request": …, "agreement": …}`.
     /// - Refusal (`access_request.refuse`) must carry a non-blank reason and legal basis
     ///   (Decree 194/2025 Art. 16) and no validity dates.
+    /// - Either way the reason and legal basis are free text (no control character; at most
+    ///   10,000 and 1,000 characters), checked before the request is looked up.
     ///
     /// - throws: `.notFound`, `.conflict` if already decided, `.invalid`, `.storage`.
     public func decide(_ id: String, _ input: AccessDecisionInput, actor: String) async throws(RegistryError) -> AccessRequest {
         try await perform(actor: actor) { now throws(RegistryError) in
+            try RegistryRules.freeText(input.reason, "reason", limit: RegistryRules.maxReasonLength)
+            try RegistryRules.freeText(input.legalBasis, "legal_basis", limit: RegistryRules.maxLegalBasisLength)
             let before = try existingAccessRequest(id)
             if let decision = before.decision {
                 throw .conflict("access request \(id) was already \(decision.outcome.rawValue) by \(decision.decidedBy) "

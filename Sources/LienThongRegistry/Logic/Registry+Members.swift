@@ -8,11 +8,15 @@ extension Registry {
     /// Registers a member (audit action `member.create`).
     ///
     /// - parameters:
-    ///     - input: The member; its instance must be ``instance`` and its name not blank.
+    ///     - input: The member; its instance must be ``instance``, its name not blank; the names
+    ///       are free text (``RegistryRules/freeText(_:_:limit:)``: no control character, at most
+    ///       1,000 characters), checked before anything else.
     ///     - actor: The caller's certificate subject, recorded in the audit trail.
     /// - throws: `.duplicate` if the id is taken, `.invalid` for bad input, `.storage`.
     public func createMember(_ input: NewMember, actor: String) async throws(RegistryError) -> Member {
         try await perform(actor: actor) { now throws(RegistryError) in
+            try RegistryRules.freeText(input.name, "name", limit: RegistryRules.maxNameLength)
+            try RegistryRules.freeText(input.nameEn, "name_en", limit: RegistryRules.maxNameLength)
             try RegistryRules.sameInstance(input.id, instance, "member")
             guard state.members[input.id.canonical] == nil else {
                 throw .duplicate("member \(input.id.canonical) already exists")
@@ -63,6 +67,7 @@ extension Registry {
     ///   `.invalid`, `.storage`.
     public func createSubsystem(_ input: NewSubsystem, actor: String) async throws(RegistryError) -> Subsystem {
         try await perform(actor: actor) { now throws(RegistryError) in
+            try RegistryRules.freeText(input.name, "name", limit: RegistryRules.maxNameLength)
             try RegistryRules.sameInstance(input.id.member, instance, "subsystem")
             _ = try enabledMember(input.id.member, "the owner of subsystem \(input.id.canonical)")
             guard state.subsystems[input.id.canonical] == nil else {

@@ -6,12 +6,16 @@ extension Registry {
     // MARK: Services
 
     /// Registers a service of an existing provider subsystem whose member is enabled (audit
-    /// action `service.create`). Endpoint methods are upper-cased; paths must start with `/`.
+    /// action `service.create`). Endpoint methods are upper-cased; paths must start with `/`. The
+    /// name is free text (no control character, at most 1,000 characters), the OpenAPI text holds
+    /// no control character but tab and line breaks; both are checked first.
     ///
     /// - throws: `.notFound` for an unknown subsystem, `.conflict` for a disabled member,
     ///   `.duplicate`, `.invalid`, `.storage`.
     public func createService(_ input: NewService, actor: String) async throws(RegistryError) -> Service {
         try await perform(actor: actor) { now throws(RegistryError) in
+            try RegistryRules.freeText(input.name, "name", limit: RegistryRules.maxNameLength)
+            try RegistryRules.documentText(input.openAPI, "open_api")
             try RegistryRules.sameInstance(input.id.subsystem.member, instance, "service")
             _ = try existingSubsystem(input.id.subsystem)
             _ = try enabledMember(input.id.subsystem.member, "the provider of service \(input.id.canonical)")
@@ -62,13 +66,17 @@ extension Registry {
     // MARK: Datasets
 
     /// Registers a dataset (audit action `dataset.create`). The owner member (part of the id)
-    /// must exist and be enabled; names and legal basis must not be blank; every listed service
+    /// must exist and be enabled; names and legal basis must not be blank and are free text (no
+    /// control character, at most 1,000 characters, checked first); every listed service
     /// must exist and belong to the owner member.
     ///
     /// - throws: `.notFound` for an unknown owner or service, `.conflict` for a disabled owner,
     ///   `.duplicate`, `.invalid`, `.storage`.
     public func createDataset(_ input: NewDataset, actor: String) async throws(RegistryError) -> Dataset {
         try await perform(actor: actor) { now throws(RegistryError) in
+            try RegistryRules.freeText(input.nameVi, "name_vi", limit: RegistryRules.maxNameLength)
+            try RegistryRules.freeText(input.nameEn, "name_en", limit: RegistryRules.maxNameLength)
+            try RegistryRules.freeText(input.legalBasis, "legal_basis", limit: RegistryRules.maxLegalBasisLength)
             try RegistryRules.sameInstance(input.id.owner, instance, "dataset")
             _ = try enabledMember(input.id.owner, "the owner of dataset \(input.id.canonical)")
             guard state.datasets[input.id.canonical] == nil else {

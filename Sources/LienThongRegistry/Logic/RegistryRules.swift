@@ -18,6 +18,50 @@ enum RegistryRules {
         return trimmed
     }
 
+    /// The longest name (of a member, subsystem, service or dataset), in Unicode code points.
+    static let maxNameLength = 1_000
+    /// The longest legal basis, in Unicode code points.
+    static let maxLegalBasisLength = 1_000
+    /// The longest justification of an access request or reason of a decision, in Unicode code points.
+    static let maxReasonLength = 10_000
+
+    /// Refuses free text (a name, a legal basis, a justification, a reason) that holds a control
+    /// character — Unicode category Cc: U+0000 to U+001F (NUL, tab, line breaks, escape ...),
+    /// U+007F DEL and U+0080 to U+009F — or is longer than `limit` Unicode code points (what
+    /// JSON Schema's `maxLength` counts). Such text is one line of print: a NUL or an escape
+    /// sequence would reach logs, CSV exports and terminals, and an unbounded name every copy
+    /// of the global configuration. Absent text passes.
+    static func freeText(_ text: String?, _ field: String, limit: Int) throws(RegistryError) {
+        guard let text else { return }
+        var length = 0
+        for scalar in text.unicodeScalars {
+            if scalar.properties.generalCategory == .control {
+                throw .invalid("\(field) holds the control character U+\(hex(scalar)) at position \(length + 1); "
+                    + "free text may hold no control characters (U+0000 to U+001F, U+007F to U+009F)")
+            }
+            length += 1
+            if length > limit {
+                throw .invalid("\(field) is longer than \(limit) characters")
+            }
+        }
+    }
+
+    /// Refuses a document (a service's OpenAPI text) holding a control character other than tab,
+    /// line feed and carriage return; its length is bounded by the body limit only.
+    static func documentText(_ text: String?, _ field: String) throws(RegistryError) {
+        guard let text else { return }
+        let allowed: Set<Unicode.Scalar> = ["\t", "\n", "\r"]
+        if let scalar = text.unicodeScalars.first(where: { $0.properties.generalCategory == .control && !allowed.contains($0) }) {
+            throw .invalid("\(field) holds the control character U+\(hex(scalar)); a document may hold tab, line feed and "
+                + "carriage return, no other control character")
+        }
+    }
+
+    private static func hex(_ scalar: Unicode.Scalar) -> String {
+        let digits = String(scalar.value, radix: 16, uppercase: true)
+        return String(repeating: "0", count: max(0, 4 - digits.count)) + digits
+    }
+
     /// Refuses an id of another instance.
     static func sameInstance(_ member: MemberId, _ instance: String, _ what: String) throws(RegistryError) {
         guard member.instance == instance else {

@@ -188,7 +188,7 @@ struct AuditorRoutes {
         }
     }
 
-    /// The parameters every compliance query takes: `from`, `to` (RFC 3339 or `YYYY-MM-DD`;
+    /// The parameters every compliance query takes: `from`, `to` (strict RFC 3339 or `YYYY-MM-DD`;
     /// default the last 30 days), `dormant_days`, `threshold`, `pending_days`, and the filters
     /// `agreement`, `member`, `dataset` (and `format`, which the route checks). Any other
     /// parameter, or one given twice, is refused.
@@ -228,10 +228,14 @@ struct AuditorRoutes {
         return query
     }
 
+    /// A strict RFC 3339 date-time or a `YYYY-MM-DD` date (midnight UTC), read as the management
+    /// API reads dates (``JSONRequestBody/timestamp(_:)``): `2026-02-30`, `T25:00` or a
+    /// five-digit year are refused, not rolled over into another date.
     private static func date(_ text: String, _ name: String) throws -> Date {
-        if let date = RegistryJSON.parseTimestamp(text) { return date }
-        if text.count == 10, let date = RegistryJSON.parseTimestamp(text + "T00:00:00Z") { return date }
-        throw RegistryAPIError.badRequest("query parameter \(name)=\(text.prefix(40)) must be an RFC 3339 date-time or a YYYY-MM-DD date")
+        if let date = JSONRequestBody.timestamp(text) { return date }
+        if text.utf8.count == 10, let date = JSONRequestBody.timestamp(text + "T00:00:00Z") { return date }
+        throw RegistryAPIError.badRequest("query parameter \(name)=\(text.prefix(40)) must be an RFC 3339 date-time or a YYYY-MM-DD date "
+            + "with a real calendar date and time")
     }
 
     private static func integer(_ text: String, _ name: String) throws -> Int {

@@ -144,20 +144,25 @@ public struct RegistryServer: Sendable {
             }
         }
         let router = Router(context: RegistryRequestContext.self)
+        // Every route is registered through the index, so that a request no route takes gets a
+        // typed 404, or 405 for a known path with another method (UnroutedRequestErrors, first,
+        // so that it wraps every route and the router's not-found answer).
+        let routes = RouteIndex(router: router)
+        router.add(middleware: UnroutedRequestErrors(routes: routes))
         router.add(middleware: ClientCertificateAuthenticator(validator: validator))
-        GlobalConfigurationRoute(publisher: publisher).register(on: router.group())
-        ManagementRoutes(registry: registry, onChange: republish).register(on: router.group())
+        GlobalConfigurationRoute(publisher: publisher).register(on: routes.group())
+        ManagementRoutes(registry: registry, onChange: republish).register(on: routes.group())
         let ledger = try CheckpointLedger(
             path: data.appendingPathComponent("checkpoints.sqlite").path, instance: c.instance,
             signer: try DetachedJWS.Signer(key: signingKey, chain: signingChain), validator: validator)
-        CheckpointRoutes(ledger: ledger, registry: registry).register(on: router.group())
+        CheckpointRoutes(ledger: ledger, registry: registry).register(on: routes.group())
         var evidenceClient: ServerOperationsClient?
         if let certificate = c.evidenceCertificateFile, let key = c.evidenceKeyFile {
             evidenceClient = try ServerOperationsClient(certificateFile: certificate, keyFile: key, caFile: c.trustAnchorFile)
         }
         AuditorRoutes(registry: registry, ledger: ledger, evidence: evidenceClient.map { EvidenceRelay(client: $0) }, clock: { Date() })
-            .register(on: router.group())
-        router.get("healthz") { _, _ in "ok" }
+            .register(on: routes.group())
+        routes.get("healthz") { _, _ in "ok" }
 
         var tls = TLSConfiguration.makeServerConfiguration(
             certificateChain: try NIOSSLCertificate.fromPEMFile(c.tlsCertificateFile).map { .certificate($0) },
@@ -170,7 +175,9 @@ public struct RegistryServer: Sendable {
         quiet.logLevel = .warning
         let app = Application(
             router: router,
-            server: try .tls(.http1(), tlsConfiguration: tls),
+            // A request the HTTP parser refuses (a request line or header over its limit, two
+            // Content-Lengths, ...) gets a typed 400 and a closed connection, not NIO's bare 400.
+            server: try .tls(.http1(configuration: .init(additionalChannelHandlers: [FramingErrorHandler()])), tlsConfiguration: tls),
             configuration: ApplicationConfiguration(address: .hostname(c.host, port: c.port), serverName: "LienThong-Registry"),
             onServerRunning: { channel in await onRunning(channel.localAddress?.port ?? 0) },
             logger: quiet)
