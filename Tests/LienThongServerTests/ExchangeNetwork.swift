@@ -199,16 +199,23 @@ struct ExchangeNetwork {
         logger.logLevel = .warning
         let port = try await freePort()
         let app = Application(responder: responder, configuration: .init(address: .hostname("127.0.0.1", port: port)), logger: logger)
-        return try await withThrowingTaskGroup(of: Void.self) { group in
-            let serviceGroup = ServiceGroup(configuration: .init(services: [app], logger: logger))
+        return try await withRunning(app, port: port, logger: logger) { try await body(port) }
+    }
+
+    /// Runs `service` (an application listening on `port` of 127.0.0.1) while `body` runs: waits
+    /// until the port accepts connections, and shuts the service down gracefully afterwards, also
+    /// when `body` throws.
+    static func withRunning<T: Sendable>(_ service: some ServiceLifecycle.Service, port: Int, logger: Logger,
+                                         _ body: () async throws -> T) async throws -> T {
+        try await withThrowingTaskGroup(of: Void.self) { group in
+            let serviceGroup = ServiceGroup(configuration: .init(services: [service], logger: logger))
             group.addTask { try await serviceGroup.run() }
-            // Wait until it accepts connections.
             for _ in 0..<100 {
                 if (try? await ClientBootstrap(group: MultiThreadedEventLoopGroup.singleton).connect(host: "127.0.0.1", port: port).get().close().get()) != nil { break }
                 try await Task.sleep(for: .milliseconds(20))
             }
             let result: Result<T, any Error>
-            do { result = .success(try await body(port)) } catch { result = .failure(error) }
+            do { result = .success(try await body()) } catch { result = .failure(error) }
             await serviceGroup.triggerGracefulShutdown()
             try await group.waitForAll()
             return try result.get()

@@ -562,18 +562,6 @@ enum FakeProvider {
         logger.logLevel = .warning
         let app = Application(responder: responder, server: try .tls(.http1(), tlsConfiguration: tls),
                               configuration: .init(address: .hostname("127.0.0.1", port: port)), logger: logger)
-        return try await withThrowingTaskGroup(of: Void.self) { group in
-            let serviceGroup = ServiceGroup(configuration: .init(services: [app], logger: logger))
-            group.addTask { try await serviceGroup.run() }
-            for _ in 0..<100 {
-                if (try? await ClientBootstrap(group: MultiThreadedEventLoopGroup.singleton).connect(host: "127.0.0.1", port: port).get().close().get()) != nil { break }
-                try await Task.sleep(for: .milliseconds(20))
-            }
-            let result: Result<T, any Error>
-            do { result = .success(try await body()) } catch { result = .failure(error) }
-            await serviceGroup.triggerGracefulShutdown()
-            try await group.waitForAll()
-            return try result.get()
-        }
+        return try await ExchangeNetwork.withRunning(app, port: port, logger: logger, body)
     }
 }

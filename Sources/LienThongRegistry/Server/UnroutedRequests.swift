@@ -1,6 +1,7 @@
 import Foundation
 import HTTPTypes
 import Hummingbird
+import Logging
 import NIOCore
 
 /// The registry's routes as they are registered: forwards each to the router and remembers its
@@ -79,7 +80,9 @@ final class RouteIndex: RouterMethods, @unchecked Sendable {
 ///   `PUT /api/v1/members`): 405 `Client.BadRequest` with `Allow` listing the methods (as the
 ///   security server's operations API answers);
 /// - a body over the limit: 413 `Client.RequestTooLarge`; any other client error 400
-///   `Client.BadRequest` (its status kept), a server error `Server.Registry.InternalError`.
+///   `Client.BadRequest` (its status kept), a server error `Server.Registry.InternalError`;
+/// - an error that is not an HTTP error at all (a bug, a store failure that escaped its
+///   mapping): 500 `Server.Registry.InternalError`, logged, without the error's text.
 ///
 /// Add it to the router before anything else, so that it wraps every route and the router's
 /// not-found answer. (A request the HTTP parser refuses never reaches the router:
@@ -93,6 +96,15 @@ struct UnroutedRequestErrors: RouterMiddleware {
             return try await next(request, context)
         } catch let error as HTTPError {
             return try await typed(error, request: request, context: context).response(from: request, context: context)
+        } catch let error as any HTTPResponseError {
+            throw error  // already typed (RegistryAPIError and its kin answer for themselves)
+        } catch {
+            // Anything else would be Hummingbird's bare 500: log it and answer with a typed body
+            // that does not leak the error's text.
+            context.logger.error("unexpected error answering \(request.method) \(request.uri.path): \(error)")
+            return try RegistryAPIError(status: .internalServerError, type: "Server.Registry.InternalError",
+                                        message: "the registry could not answer this request; the error is in its log")
+                .response(from: request, context: context)
         }
     }
 
