@@ -34,6 +34,10 @@ echo "== building lienthong-fuzz (libFuzzer instrumentation on LienThong's modul
 LIENTHONG_FUZZ=1 swift build --product lienthong-fuzz "${scratch[@]}"
 bin="$(LIENTHONG_FUZZ=1 swift build --product lienthong-fuzz "${scratch[@]}" --show-bin-path)/lienthong-fuzz"
 
+# Swift's crash backtracer would take SIGILL/SIGTRAP/SIGABRT/SIGSEGV before libFuzzer, which then
+# writes no crash-* reproducer and no final stats; turn it off (libFuzzer's children inherit this).
+export SWIFT_BACKTRACE=enable=no
+
 work="${LIENTHONG_FUZZ_WORK:-.build/fuzz-work}"
 mkdir -p "$work"
 work="$(cd "$work" && pwd)"
@@ -63,9 +67,9 @@ for i in "${!pids[@]}"; do
   target="${names[$i]}"
   log="$work/$target/log"
   if wait "${pids[$i]}"; then result=ok; else result=FAILED; failed=1; fi
-  runs=$(grep -o 'stat::number_of_executed_units: *[0-9]*' "$log" | awk '{print $2}' | tail -1)
-  speed=$(grep -o 'stat::average_exec_per_sec: *[0-9]*' "$log" | awk '{print $2}' | tail -1)
-  corpus=$(ls "$work/$target/corpus" | wc -l)
+  runs=$( (grep -o 'stat::number_of_executed_units: *[0-9]*' "$log" || true) | awk '{print $2}' | tail -1)
+  speed=$( (grep -o 'stat::average_exec_per_sec: *[0-9]*' "$log" || true) | awk '{print $2}' | tail -1)
+  corpus=$(find "$work/$target/corpus" -type f | wc -l)
   printf '%-16s %12s %10s %8s %s\n' "$target" "${runs:-?}" "${speed:-?}" "$corpus" "$result"
   if [[ $result != ok ]]; then
     echo "---- $target: last lines of $log"

@@ -319,7 +319,8 @@ struct InterServerHostileTests {
                         let events = await providerAudit.events.filter { $0.messageId == refusal.id }
                         #expect(events.count == 1 && events.first?.outcome == .refused && events.first?.errorType == type,
                                 "the provider records the revoked peer: \(events.map { "\($0.outcome) \($0.errorType ?? "-")" })")
-                        #expect(elapsed <= Double(N.ocspFreshness) + 1.5, "refused \(elapsed) s after revocation; freshness is \(N.ocspFreshness) s")
+                        // Within the freshness limit, plus slack for the attempts themselves on a loaded machine.
+                        #expect(elapsed <= Double(N.ocspFreshness) + 4, "refused \(elapsed) s after revocation; freshness is \(N.ocspFreshness) s")
                     } else {
                         Issue.record("a revoked, pinned TLS certificate is still accepted \(Int(elapsed)) s after revocation (OCSP freshness \(N.ocspFreshness) s)")
                     }

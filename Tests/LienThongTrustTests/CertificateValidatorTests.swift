@@ -28,6 +28,51 @@ final class CountingSource: OCSPStatusSource, @unchecked Sendable {
     }
 }
 
+/// A status source that, once told to, hangs on every fetch until released.
+final class HangingSource: OCSPStatusSource, @unchecked Sendable {
+    let inner: CountingSource
+    private let lock = NSLock()
+    private var _hang = false
+    private var released = false
+    private var waiting: [CheckedContinuation<Void, Never>] = []
+    var hang: Bool {
+        get { lock.withLock { _hang } }
+        set { lock.withLock { _hang = newValue } }
+    }
+
+    init(_ inner: CountingSource) { self.inner = inner }
+
+    func fetchStatus(of leaf: Certificate, issuer: Certificate, at now: Date) async throws -> VerifiedOCSPStatus {
+        if hang {
+            _ = try await inner.fetchStatus(of: leaf, issuer: issuer, at: now)   // counted
+            await withCheckedContinuation { continuation in
+                let resumeNow = lock.withLock { () -> Bool in
+                    if released { return true }
+                    waiting.append(continuation)
+                    return false
+                }
+                if resumeNow { continuation.resume() }
+            }
+            throw CancellationError()
+        }
+        return try await inner.fetchStatus(of: leaf, issuer: issuer, at: now)
+    }
+
+    func verifyStapled(_ responseDER: [UInt8], of leaf: Certificate, issuer: Certificate, at now: Date) throws -> VerifiedOCSPStatus {
+        try inner.verifyStapled(responseDER, of: leaf, issuer: issuer, at: now)
+    }
+
+    /// Lets every hung fetch end (with an error).
+    func release() {
+        let continuations = lock.withLock { () -> [CheckedContinuation<Void, Never>] in
+            released = true
+            defer { waiting.removeAll() }
+            return waiting
+        }
+        for continuation in continuations { continuation.resume() }
+    }
+}
+
 @Suite("Certificate validation")
 struct CertificateValidatorTests {
     /// Runs `body` with a PKI whose OCSP responder is live on a loopback port.
@@ -203,11 +248,38 @@ struct CertificateValidatorTests {
         let v = CertificateValidator(trustAnchors: [t.pki.rootCertificate], revocation: checker)
         let stillFresh = try await v.validate(chain: chain, role: .member, at: now.addingTimeInterval(300))
         #expect(stillFresh.revocation?.status == .good)
+        // Past refreshAfter a refresh is attempted in the background (and fails).
+        for _ in 0..<200 where source.count < 2 { try await Task.sleep(for: .milliseconds(10)) }
         #expect(source.count == 2, "past refreshAfter a refresh is attempted (and fails)")
         let error = await #expect(throws: CertificateValidationError.self) {
             try await v.validate(chain: chain, role: .member, at: now.addingTimeInterval(700))
         }
         #expect(error?.code == .revocationStatusUnknown)
+    }
+
+    @Test("a hung responder delays no lookup while the cached status is fresh; the refresh runs once in the background")
+    func hungResponderDoesNotDelayLookups() async throws {
+        let t = try TemporaryPKI()
+        defer { t.remove() }
+        let record = try t.pki.issue(role: .member, holderId: "VN/GOV/000.00.00.G22")
+        let chain = try t.chain(record)
+        let now = Date()
+        try await DevelopmentOCSPService(pki: t.pki).withRunning(host: "127.0.0.1", port: 0) { port in
+            let source = HangingSource(CountingSource("http://127.0.0.1:\(port)/"))
+            let checker = RevocationChecker(source: source, policy: .init(freshness: 600, refreshAfter: 60))
+            let validator = CertificateValidator(trustAnchors: [t.pki.rootCertificate], revocation: checker)
+            _ = try await validator.validate(chain: chain, role: .member, at: now)
+            source.hang = true
+            let started = ContinuousClock.now
+            for second in [100.0, 200, 300] {
+                let validated = try await validator.validate(chain: chain, role: .member, at: now.addingTimeInterval(second))
+                #expect(validated.revocation?.status == .good)
+            }
+            #expect(ContinuousClock.now - started < .seconds(2), "lookups past refreshAfter did not wait for the hung responder")
+            for _ in 0..<200 where source.inner.count < 2 { try await Task.sleep(for: .milliseconds(10)) }
+            #expect(source.inner.count == 2, "one background refresh for the three lookups, not one each")
+            source.release()
+        }
     }
 
     @Test("an answer older than the freshness limit is not used even if the responder gives it")

@@ -54,17 +54,18 @@ struct ProviderExchange: Sendable {
         // limit). The TLS layer checks only the chain and the dates, and accepts a certificate
         // without extended key usage (a member signing certificate) or a revoked one.
         do {
-            let leaf = try Certificate(derEncoded: der)
-            _ = try await trust.validations.validate(chain: [leaf], role: .server, chainKey: pin, stapled: nil, at: now)
-        } catch let error as CertificateValidationError {
+            _ = try await trust.validations.validate(role: .server, chainKey: pin, stapled: nil, at: now) { () throws(CertificateValidationError) in
+                do { return [try Certificate(derEncoded: der)] } catch {
+                    throw CertificateValidationError(.missingCertificate, "the TLS certificate cannot be parsed: \(error)")
+                }
+            }
+        } catch {
             switch error.code {
             case .expired, .notYetValid, .revoked, .revocationStatusUnknown:
                 throw XRoadFault(.providerCertValidation, "The TLS certificate of the peer \(peerServer.id) is not acceptable: \(error)")
             case .missingCertificate, .untrustedChain, .wrongRole:
                 throw XRoadFault(.providerSslAuthenticationFailed, "The TLS certificate of the peer \(peerServer.id) is not acceptable: \(error)")
             }
-        } catch {
-            throw XRoadFault(.providerSslAuthenticationFailed, "The TLS certificate of the peer \(peerServer.id) cannot be parsed: \(error)")
         }
 
         let parsed = try ParsedClientRequest(

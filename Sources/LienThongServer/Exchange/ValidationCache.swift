@@ -45,6 +45,15 @@ public actor ValidationCache {
     public func validate(chain: [Certificate], role: CertificateRole, chainKey: String, stapled: [UInt8]?, at now: Date)
         async throws(CertificateValidationError) -> ValidatedCertificate
     {
+        try await validate(role: role, chainKey: chainKey, stapled: stapled, at: now) { () throws(CertificateValidationError) in chain }
+    }
+
+    /// The same, with the chain made by `chain` only when the cache has no entry (a peer's TLS
+    /// certificate is parsed from its DER once per validation, not on every request).
+    public func validate(role: CertificateRole, chainKey: String, stapled: [UInt8]?, at now: Date,
+                         chain: () throws(CertificateValidationError) -> [Certificate])
+        async throws(CertificateValidationError) -> ValidatedCertificate
+    {
         var hasher = SHA256()
         hasher.update(data: Array(role.rawValue.utf8))
         hasher.update(data: [0])
@@ -56,7 +65,7 @@ public actor ValidationCache {
             if now < entry.until, now >= entry.validated.certificate.notValidBefore { return entry.validated }
             entries[key] = nil
         }
-        let validated = try await validator.validate(chain: chain, role: role, stapledOCSP: stapled, at: now)
+        let validated = try await validator.validate(chain: try chain(), role: role, stapledOCSP: stapled, at: now)
         validations += 1
         var until = validated.certificate.notValidAfter
         if let status = validated.revocation {

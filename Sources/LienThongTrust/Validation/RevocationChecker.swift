@@ -15,8 +15,9 @@ public protocol OCSPStatusSource: Sendable {
 ///
 /// - A status is *fresh* while its `thisUpdate` is no older than ``Policy/freshness`` and its
 ///   `nextUpdate` (if any) has not passed. Only fresh statuses are ever used.
-/// - Past ``Policy/refreshAfter`` a fresh status is refreshed from the responder; if the
-///   responder is down, the cached status keeps serving until it stops being fresh.
+/// - Past ``Policy/refreshAfter`` a fresh status is refreshed from the responder in the background:
+///   lookups keep getting the cached status meanwhile, and if the responder is down or hangs, the
+///   cached status keeps serving until it stops being fresh.
 /// - With no fresh status, the certificate is rejected (`revocationStatusUnknown`): the
 ///   policy fails closed.
 /// - A stapled response that verifies and is fresh is used (and cached) without asking the
@@ -60,8 +61,10 @@ public actor RevocationChecker {
             store(verified, key: key)
             return verified
         }
-        let cached = cache[key].flatMap { isFresh($0, at: now) ? $0 : nil }
-        if let cached, now.timeIntervalSince(cached.thisUpdate) < policy.refreshAfter {
+        if let cached = cache[key].flatMap({ isFresh($0, at: now) ? $0 : nil }) {
+            if now.timeIntervalSince(cached.thisUpdate) >= policy.refreshAfter {
+                refreshInBackground(key: key, leaf: leaf, issuer: issuer, at: now)
+            }
             return cached
         }
         let name = CertificateValidator.describe(leaf)
@@ -75,7 +78,6 @@ public actor RevocationChecker {
             store(fetched, key: key)
             return fetched
         } catch {
-            if let cached { return cached }
             if let error = error as? CertificateValidationError { throw error }
             throw CertificateValidationError(
                 .revocationStatusUnknown,
@@ -100,6 +102,25 @@ public actor RevocationChecker {
         inFlight[key] = task
         defer { inFlight[key] = nil }
         return try await task.value
+    }
+
+    /// Starts a refresh of a status that is still fresh, unless one is running. Lookups keep
+    /// getting the cached status meanwhile, so a slow or hung responder delays no caller; the
+    /// answer replaces the cached status if it is fresh and newer (a revocation takes effect from
+    /// the next lookup). A status that stops being fresh is fetched inline, and fails closed.
+    private func refreshInBackground(key: String, leaf: Certificate, issuer: Certificate, at now: Date) {
+        guard inFlight[key] == nil else { return }
+        let source = self.source
+        let task = Task { try await source.fetchStatus(of: leaf, issuer: issuer, at: now) }
+        inFlight[key] = task
+        // Unstructured on purpose: the refresh outlives the lookup that noticed it was due.
+        Task { await self.finishRefresh(key: key, task: task, at: now) }
+    }
+
+    private func finishRefresh(key: String, task: Task<VerifiedOCSPStatus, any Error>, at now: Date) async {
+        let fetched = try? await task.value
+        if inFlight[key] == task { inFlight[key] = nil }
+        if let fetched, isFresh(fetched, at: now) { store(fetched, key: key) }
     }
 
     private func store(_ status: VerifiedOCSPStatus, key: String) {
