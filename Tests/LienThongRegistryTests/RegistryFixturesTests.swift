@@ -203,6 +203,12 @@ struct RegistryJSONTests {
         #expect(RegistryJSON.parseTimestamp("2025-07-01T08:00:00.500Z") == Date(timeIntervalSince1970: 1_751_356_800.5))
         #expect(RegistryJSON.parseTimestamp("2025-07-01T15:00:00+07:00") == Date(timeIntervalSince1970: 1_751_356_800))
         #expect(RegistryJSON.parseTimestamp("2025-07-01") == nil)
+        // Impossible dates and times are refused, not rolled over into other ones.
+        for impossible in ["2026-02-30T00:00:00Z", "2025-02-29T00:00:00Z", "2026-07-01T25:00:00Z", "2026-07-01T08:00:60Z",
+                           "12026-07-01T00:00:00Z", "2026-07-01T08:00:00+24:00", "2026-07-01T08:00:00.Z", "0000-01-01T00:00:00Z"] {
+            #expect(RegistryJSON.parseTimestamp(impossible) == nil, "\(impossible)")
+        }
+        #expect(RegistryJSON.parseTimestamp("2024-02-29T23:59:59Z") != nil, "a real leap day")
         #expect(RegistryJSON.timestamp(Date(timeIntervalSince1970: 1_751_356_800.999)) == "2025-07-01T08:00:00Z")
     }
 }

@@ -62,8 +62,8 @@ struct CheckpointRoutes {
             .get("checkpoints") { request, _ -> [LedgerEntryView] in
             try QueryParameters.allowOnly(["server", "from", "limit"], in: request)
             let server = try QueryParameters.securityServer("server", in: request)?.canonical
-            let from = try Self.integer(request, "from", default: 1, range: 1...Int64.max)
-            let limit = try Self.integer(request, "limit", default: 100, range: 1...1000)
+            let from = try QueryParameters.integer(request, "from", default: 1, range: 1...Int64.max)
+            let limit = try QueryParameters.integer(request, "limit", default: 100, range: 1...1000)
             do {
                 let entries = try await ledger.entries(server: server, from: UInt64(from), limit: Int(limit))
                 return entries.map(LedgerEntryView.init)
@@ -87,14 +87,6 @@ struct CheckpointRoutes {
         case .conflict: RegistryAPIError(status: .conflict, type: "Client.CheckpointConflict", message: refusal.message)
         case .unavailable: RegistryAPIError(status: .serviceUnavailable, type: "Server.Registry.StoreUnavailable", message: refusal.message)
         }
-    }
-
-    static func integer(_ request: Request, _ name: String, default value: Int64, range: ClosedRange<Int64>) throws -> Int64 {
-        guard let text = request.uri.queryParameters[Substring(name)] else { return value }
-        guard let number = Int64(text), range.contains(number) else {
-            throw RegistryAPIError.badRequest("query parameter \(name)=\(text.prefix(40)) must be an integer in \(range.lowerBound)...\(range.upperBound)")
-        }
-        return number
     }
 }
 

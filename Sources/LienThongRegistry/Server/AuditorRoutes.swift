@@ -114,8 +114,8 @@ struct AuditorRoutes {
         auditor.get("checkpoints") { request, _ -> Response in
             try QueryParameters.allowOnly(["server", "from", "limit", "format"], in: request)
             let server = try QueryParameters.securityServer("server", in: request)?.canonical
-            let from = try CheckpointRoutes.integer(request, "from", default: 1, range: 1...Int64.max)
-            let limit = try CheckpointRoutes.integer(request, "limit", default: 100, range: 1...1000)
+            let from = try QueryParameters.integer(request, "from", default: 1, range: 1...Int64.max)
+            let limit = try QueryParameters.integer(request, "limit", default: 100, range: 1...1000)
             let format = try Self.format(request)
             let entries: [LedgerEntry]
             do { entries = try await ledger.entries(server: server, from: UInt64(from), limit: Int(limit)) } catch let refusal as CheckpointRefusal {
@@ -229,11 +229,11 @@ struct AuditorRoutes {
     }
 
     /// A strict RFC 3339 date-time or a `YYYY-MM-DD` date (midnight UTC), read as the management
-    /// API reads dates (``JSONRequestBody/timestamp(_:)``): `2026-02-30`, `T25:00` or a
+    /// API reads dates (``RegistryJSON/parseTimestamp(_:)``): `2026-02-30`, `T25:00` or a
     /// five-digit year are refused, not rolled over into another date.
     private static func date(_ text: String, _ name: String) throws -> Date {
-        if let date = JSONRequestBody.timestamp(text) { return date }
-        if text.utf8.count == 10, let date = JSONRequestBody.timestamp(text + "T00:00:00Z") { return date }
+        if let date = RegistryJSON.parseTimestamp(text) { return date }
+        if text.utf8.count == 10, let date = RegistryJSON.parseTimestamp(text + "T00:00:00Z") { return date }
         throw RegistryAPIError.badRequest("query parameter \(name)=\(text.prefix(40)) must be an RFC 3339 date-time or a YYYY-MM-DD date "
             + "with a real calendar date and time")
     }

@@ -160,8 +160,8 @@ struct ManagementRoutes {
 
         api.get("audit-trail") { request, _ in
             try QueryParameters.allowOnly(["from", "limit"], in: request)
-            let from = try integer(request, "from", default: 1, range: 1...Int64.max)
-            let limit = try integer(request, "limit", default: 100, range: 1...1000)
+            let from = try QueryParameters.integer(request, "from", default: 1, range: 1...Int64.max)
+            let limit = try QueryParameters.integer(request, "limit", default: 100, range: 1...1000)
             return try await run { try await registry.auditTrail(fromSequence: from, limit: Int(limit)) }
         }
         api.get("audit-trail/verify") { request, _ in
@@ -230,21 +230,13 @@ struct ManagementRoutes {
     private func unknownAction(_ action: String?, _ known: [String]) -> RegistryAPIError {
         RegistryAPIError.notFound("unknown action \(action.map { ":" + $0.prefix(40) } ?? "(none)"); use one of \(known.map { ":" + $0 }.joined(separator: ", "))")
     }
-
-    private func integer(_ request: Request, _ name: String, default value: Int64, range: ClosedRange<Int64>) throws -> Int64 {
-        guard let text = request.uri.queryParameters[Substring(name)] else { return value }
-        guard let number = Int64(text), range.contains(number) else {
-            throw RegistryAPIError.badRequest("query parameter \(name)=\(text.prefix(40)) must be an integer in \(range.lowerBound)...\(range.upperBound)")
-        }
-        return number
-    }
 }
 
 /// The JSON body of a management request, read strictly: `Content-Type: application/json`
 /// (415 `Client.UnsupportedMediaType` otherwise, so that a form or a text body is never taken for
 /// JSON), at most ``RegistryRequestContext/maxUploadSize`` bytes (413 `Client.RequestTooLarge`),
 /// decodable as the operation's input (400 naming the field; dates must be real RFC 3339
-/// date-times, see ``timestamp(_:)``), and no key given twice in one
+/// date-times, see ``RegistryJSON/parseTimestamp(_:)``), and no key given twice in one
 /// object — also not spelled two ways that decode to the same field, such as `name_en` and
 /// `nameEn` (400: a parser that keeps the first and one that keeps the last would read
 /// different requests).
@@ -265,16 +257,6 @@ enum JSONRequestBody {
         }
         let bytes = Array(buffer.readableBytesView)
         let decoder = RegistryJSONCoder.decoder()
-        decoder.dateDecodingStrategy = .custom { decoder in
-            let container = try decoder.singleValueContainer()
-            let text = try container.decode(String.self)
-            guard let date = timestamp(text) else {
-                throw DecodingError.dataCorruptedError(
-                    in: container, debugDescription: "\"\(text.prefix(40))\" is not an RFC 3339 date-time with a real calendar date and time "
-                        + "and a time zone, such as 2026-07-01T08:30:00Z")
-            }
-            return date
-        }
         let value: T
         do {
             value = try decoder.decode(T.self, from: Data(bytes))
@@ -286,42 +268,6 @@ enum JSONRequestBody {
                 + "(or as two spellings of the same field)")
         }
         return value
-    }
-
-    /// An RFC 3339 date-time `YYYY-MM-DDThh:mm:ss[.fraction](Z|±hh:mm)` whose date exists and
-    /// whose time is within the day (seconds 00 to 59), or nil. The ISO 8601 parser alone is
-    /// lenient — it reads `2026-02-30` as 2 March, `T25:00` as 1 o'clock the next day and
-    /// accepts five-digit years — so an agreement would silently get other dates than were sent.
-    static func timestamp(_ text: String) -> Date? {
-        let b = Array(text.utf8)
-        func isDigit(_ byte: UInt8) -> Bool { (0x30...0x39).contains(byte) }
-        func number(_ range: Range<Int>) -> Int? {
-            guard range.upperBound <= b.count, b[range].allSatisfy(isDigit) else { return nil }
-            return Int(String(decoding: b[range], as: UTF8.self))
-        }
-        func byte(_ at: Int, _ expected: Character) -> Bool { at < b.count && b[at] == expected.asciiValue }
-        guard let year = number(0..<4), byte(4, "-"), let month = number(5..<7), byte(7, "-"), let day = number(8..<10), byte(10, "T"),
-              let hour = number(11..<13), byte(13, ":"), let minute = number(14..<16), byte(16, ":"), let second = number(17..<19)
-        else { return nil }
-        var index = 19
-        if byte(index, ".") {
-            index += 1
-            let start = index
-            while index < b.count, isDigit(b[index]) { index += 1 }
-            guard index > start else { return nil }
-        }
-        if byte(index, "Z") {
-            guard index + 1 == b.count else { return nil }
-        } else if byte(index, "+") || byte(index, "-") {
-            guard b.count == index + 6, let offsetHours = number(index + 1..<index + 3), byte(index + 3, ":"),
-                  let offsetMinutes = number(index + 4..<index + 6), offsetHours <= 23, offsetMinutes <= 59 else { return nil }
-        } else {
-            return nil
-        }
-        let leap = year % 4 == 0 && (year % 100 != 0 || year % 400 == 0)
-        let days = [31, leap ? 29 : 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31]
-        guard year >= 1, (1...12).contains(month), (1...days[month - 1]).contains(day), hour <= 23, minute <= 59, second <= 59 else { return nil }
-        return RegistryJSON.parseTimestamp(text)
     }
 
     /// The first key that repeats within one object of `json`, which must be valid JSON; keys

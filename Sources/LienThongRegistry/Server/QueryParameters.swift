@@ -21,6 +21,16 @@ enum QueryParameters {
         }
     }
 
+    /// The integer in parameter `name` within `range`, or `value` when it is not given; anything
+    /// else is refused.
+    static func integer(_ request: Request, _ name: String, default value: Int64, range: ClosedRange<Int64>) throws -> Int64 {
+        guard let text = request.uri.queryParameters[Substring(name)] else { return value }
+        guard let number = Int64(text), range.contains(number) else {
+            throw RegistryAPIError.badRequest("query parameter \(name)=\(text.prefix(40)) must be an integer in \(range.lowerBound)...\(range.upperBound)")
+        }
+        return number
+    }
+
     /// The security-server id in parameter `name`, if given; anything else is refused.
     static func securityServer(_ name: String, in request: Request) throws -> SecurityServerId? {
         guard let text = request.uri.queryParameters[Substring(name)] else { return nil }

@@ -43,7 +43,8 @@ public enum RegistryJSON {
             let text = try container.decode(String.self)
             guard let date = parseTimestamp(text) else {
                 throw DecodingError.dataCorruptedError(
-                    in: container, debugDescription: "\"\(text)\" is not an ISO 8601 date-time with a time zone")
+                    in: container, debugDescription: "\"\(text.prefix(40))\" is not an RFC 3339 date-time with a real calendar date and time "
+                        + "and a time zone, such as 2026-07-01T08:30:00Z")
             }
             return date
         }
@@ -56,12 +57,47 @@ public enum RegistryJSON {
         wholeSecond(date).formatted(Date.ISO8601FormatStyle())
     }
 
-    /// Parses an ISO 8601 date-time with a time zone designator, with or without fractional
-    /// seconds; `nil` if it is not one.
+    /// Parses an RFC 3339 date-time `YYYY-MM-DDThh:mm:ss[.fraction](Z|±hh:mm)` whose date exists
+    /// and whose time is within the day (seconds 00 to 59); `nil` for anything else. Foundation's
+    /// ISO 8601 parser alone is lenient — it reads `2026-02-30` as 2 March, `T25:00` as 1 o'clock
+    /// the next day and accepts five-digit years — so a request, a stored row or a configuration
+    /// file would silently get another date than it says.
     public static func parseTimestamp(_ text: String) -> Date? {
+        guard isRealDateTime(Array(text.utf8)) else { return nil }
         if let date = try? Date.ISO8601FormatStyle().parse(text) { return date }
         if let date = try? Date.ISO8601FormatStyle(includingFractionalSeconds: true).parse(text) { return date }
         return nil
+    }
+
+    /// Whether `b` has the shape ``parseTimestamp(_:)`` takes, with a real calendar date and time.
+    private static func isRealDateTime(_ b: [UInt8]) -> Bool {
+        func isDigit(_ byte: UInt8) -> Bool { (0x30...0x39).contains(byte) }
+        func number(_ range: Range<Int>) -> Int? {
+            guard range.upperBound <= b.count, b[range].allSatisfy(isDigit) else { return nil }
+            return Int(String(decoding: b[range], as: UTF8.self))
+        }
+        func byte(_ at: Int, _ expected: Character) -> Bool { at < b.count && b[at] == expected.asciiValue }
+        guard let year = number(0..<4), byte(4, "-"), let month = number(5..<7), byte(7, "-"), let day = number(8..<10), byte(10, "T"),
+              let hour = number(11..<13), byte(13, ":"), let minute = number(14..<16), byte(16, ":"), let second = number(17..<19)
+        else { return false }
+        var index = 19
+        if byte(index, ".") {
+            index += 1
+            let start = index
+            while index < b.count, isDigit(b[index]) { index += 1 }
+            guard index > start else { return false }
+        }
+        if byte(index, "Z") {
+            guard index + 1 == b.count else { return false }
+        } else if byte(index, "+") || byte(index, "-") {
+            guard b.count == index + 6, let offsetHours = number(index + 1..<index + 3), byte(index + 3, ":"),
+                  let offsetMinutes = number(index + 4..<index + 6), offsetHours <= 23, offsetMinutes <= 59 else { return false }
+        } else {
+            return false
+        }
+        let leap = year % 4 == 0 && (year % 100 != 0 || year % 400 == 0)
+        let days = [31, leap ? 29 : 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31]
+        return year >= 1 && (1...12).contains(month) && (1...days[month - 1]).contains(day) && hour <= 23 && minute <= 59 && second <= 59
     }
 
     /// `date` floored to a whole second: the precision of every date the registry stores.
