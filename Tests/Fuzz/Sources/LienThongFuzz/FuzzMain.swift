@@ -11,10 +11,12 @@ import Foundation
 import Glibc
 #endif
 
-/// One fuzz target: its name, what it checks, and the function run on each input.
+/// One fuzz target: its name, what it checks, what it builds once before the first input (keys,
+/// trust anchors), and the function run on each input.
 struct FuzzTarget: Sendable {
     let name: String
     let summary: String
+    var prepare: @Sendable () -> Void = {}
     let run: @Sendable ([UInt8]) -> Void
 }
 
@@ -29,9 +31,9 @@ let fuzzTargets: [FuzzTarget] = [
     FuzzTarget(name: "record", summary: "canonical audit records: the fast validator agrees with the strict parser",
                run: RecordFuzz.run),
     FuzzTarget(name: "globalconf", summary: "signed global configuration (JWS and JSON document); round trips",
-               run: GlobalConfigurationFuzz.run),
+               prepare: GlobalConfigurationFuzz.prepare, run: GlobalConfigurationFuzz.run),
     FuzzTarget(name: "evidence", summary: "evidence bundles through the offline verifier",
-               run: EvidenceFuzz.run),
+               prepare: EvidenceFuzz.prepare, run: EvidenceFuzz.run),
 ]
 
 nonisolated(unsafe) var selectedTarget: FuzzTarget?
@@ -89,18 +91,6 @@ func fuzzMain(_ argc: CInt, _ argv: UnsafeMutablePointer<UnsafeMutablePointer<CC
     return arguments.withUnsafeMutableBufferPointer { buffer in
         var pointer = buffer.baseAddress
         return LLVMFuzzerRunDriver(&count, &pointer, fuzzOneInput)
-    }
-}
-
-extension FuzzTarget {
-    /// Builds what a target needs once (keys, trust anchors) before the first input.
-    func prepare() {
-        switch name {
-        case "jws": SignatureFuzz.prepare()
-        case "globalconf": GlobalConfigurationFuzz.prepare()
-        case "evidence": EvidenceFuzz.prepare()
-        default: break
-        }
     }
 }
 

@@ -9,8 +9,6 @@ import LienThongTrust
 /// depends on the input, so a verifying input would be a forgery); a decoded canonical message
 /// re-encodes to canonical bytes that decode to the same message and re-encode identically.
 enum SignatureFuzz {
-    static func prepare() {}
-
     static func run(_ input: [UInt8]) {
         let text = String(decoding: input, as: UTF8.self)
         if let jws = try? DetachedJWS(compact: text) {
