@@ -43,9 +43,7 @@ struct AuditCheckpointEndToEndTests {
     @Test func bothSidesCheckpointToTheRegistryAndVerifyOffline() async throws {
         let network = try ExchangeNetwork()
         defer { try? FileManager.default.removeItem(at: network.directory) }
-        var httpConfiguration = HTTPClient.Configuration()
-        httpConfiguration.connectionPool.retryConnectionEstablishment = false
-        let http = HTTPClient(eventLoopGroup: HTTPClient.defaultEventLoopGroup, configuration: httpConfiguration)
+        let http = ClientCaller.makeHTTPClient()
         defer { _ = http.shutdown() }
         let caller = ClientCaller(http: http)
         let motCua = "\(N.consumer)/MOTCUA"

@@ -37,9 +37,7 @@ struct AuditCrashTests {
         let executable = BackgroundProcess.lienthongExecutable
         try #require(FileManager.default.isExecutableFile(atPath: executable),
                      "the lienthong executable is not at \(executable): run `swift build --build-tests` first (scripts/test.sh does)")
-        var httpConfiguration = HTTPClient.Configuration()
-        httpConfiguration.connectionPool.retryConnectionEstablishment = false
-        let http = HTTPClient(eventLoopGroup: HTTPClient.defaultEventLoopGroup, configuration: httpConfiguration)
+        let http = ClientCaller.makeHTTPClient()
         defer { _ = http.shutdown() }
         let caller = ClientCaller(http: http)
         let backend = BackendLog()

@@ -84,9 +84,7 @@ struct AuditDiskFullTests {
         defer {   // runs before the directory is removed
             if let problem = Tmpfs.unmount(mountPoint) { Issue.record(Comment(rawValue: problem)) }
         }
-        var httpConfiguration = HTTPClient.Configuration()
-        httpConfiguration.connectionPool.retryConnectionEstablishment = false
-        let http = HTTPClient(eventLoopGroup: HTTPClient.defaultEventLoopGroup, configuration: httpConfiguration)
+        let http = ClientCaller.makeHTTPClient()
         defer { _ = http.shutdown() }
         let caller = ClientCaller(http: http)
         let backend = BackendLog()

@@ -189,9 +189,7 @@ final class ChaosRun: Sendable {
         defer { if ProcessInfo.processInfo.environment["LIENTHONG_KEEP_TEST_DIR"] == nil { try? FileManager.default.removeItem(at: network.directory) } }
         try #require(FileManager.default.isExecutableFile(atPath: BackgroundProcess.lienthongExecutable),
                      "run `swift build --build-tests` first (scripts/test.sh does)")
-        var httpConfiguration = HTTPClient.Configuration()
-        httpConfiguration.connectionPool.retryConnectionEstablishment = false
-        let http = HTTPClient(eventLoopGroup: HTTPClient.defaultEventLoopGroup, configuration: httpConfiguration)
+        let http = ClientCaller.makeHTTPClient()
         defer { _ = http.shutdown() }
         let backend = BackendLog()
 

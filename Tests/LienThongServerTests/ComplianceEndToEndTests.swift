@@ -35,9 +35,7 @@ struct ComplianceEndToEndTests {
     @Test func figuresEqualTheTrafficOnBothSidesAndAnUnderReportIsFlagged() async throws {
         let network = try ExchangeNetwork()
         defer { try? FileManager.default.removeItem(at: network.directory) }
-        var httpConfiguration = HTTPClient.Configuration()
-        httpConfiguration.connectionPool.retryConnectionEstablishment = false
-        let http = HTTPClient(eventLoopGroup: HTTPClient.defaultEventLoopGroup, configuration: httpConfiguration)
+        let http = ClientCaller.makeHTTPClient()
         defer { _ = http.shutdown() }
         let caller = ClientCaller(http: http)
         let motCua = "\(N.consumer)/MOTCUA"
@@ -143,9 +141,7 @@ struct ComplianceEndToEndTests {
     @Test func failuresAreCountedByReasonOnBothSidesAndKeptOutOfTheLatencies() async throws {
         let network = try ExchangeNetwork()
         defer { try? FileManager.default.removeItem(at: network.directory) }
-        var httpConfiguration = HTTPClient.Configuration()
-        httpConfiguration.connectionPool.retryConnectionEstablishment = false
-        let http = HTTPClient(eventLoopGroup: HTTPClient.defaultEventLoopGroup, configuration: httpConfiguration)
+        let http = ClientCaller.makeHTTPClient()
         defer { _ = http.shutdown() }
         let caller = ClientCaller(http: http)
         let motCua = "\(N.consumer)/MOTCUA"
@@ -495,9 +491,7 @@ struct ComplianceEndToEndTests {
     @Test func evidenceWithOneServerUnreachableIsMarkedIncomplete() async throws {
         let network = try ExchangeNetwork()
         defer { try? FileManager.default.removeItem(at: network.directory) }
-        var httpConfiguration = HTTPClient.Configuration()
-        httpConfiguration.connectionPool.retryConnectionEstablishment = false
-        let http = HTTPClient(eventLoopGroup: HTTPClient.defaultEventLoopGroup, configuration: httpConfiguration)
+        let http = ClientCaller.makeHTTPClient()
         defer { _ = http.shutdown() }
         let caller = ClientCaller(http: http)
         let motCua = "\(N.consumer)/MOTCUA"

@@ -33,9 +33,7 @@ struct ExchangeEndToEndTests {
         let network = try ExchangeNetwork()
         defer { try? FileManager.default.removeItem(at: network.directory) }
         let backend = BackendLog()
-        var httpConfiguration = HTTPClient.Configuration()
-        httpConfiguration.connectionPool.retryConnectionEstablishment = false
-        let http = HTTPClient(eventLoopGroup: HTTPClient.defaultEventLoopGroup, configuration: httpConfiguration)
+        let http = ClientCaller.makeHTTPClient()
         let caller = ClientCaller(http: http)
 
         try await N.withBackend(backend) { backendPort in

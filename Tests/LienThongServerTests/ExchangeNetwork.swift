@@ -225,6 +225,14 @@ struct ExchangeNetwork {
 
 /// A plain HTTP client for the client-facing ports.
 struct ClientCaller {
+    /// An HTTP client for the tests' calls that does not retry a refused connection (a server that
+    /// is down must show as down, not as slow). Shut it down after use.
+    static func makeHTTPClient() -> HTTPClient {
+        var configuration = HTTPClient.Configuration()
+        configuration.connectionPool.retryConnectionEstablishment = false
+        return HTTPClient(eventLoopGroup: HTTPClient.defaultEventLoopGroup, configuration: configuration)
+    }
+
     let http: HTTPClient
 
     struct Answer {

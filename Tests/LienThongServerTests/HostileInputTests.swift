@@ -79,9 +79,7 @@ struct HostileInputTests {
         let backend = BackendLog()
         let consumerAudit = InMemoryExchangeAuditSink()
         let providerAudit = InMemoryExchangeAuditSink()
-        var httpConfiguration = HTTPClient.Configuration()
-        httpConfiguration.connectionPool.retryConnectionEstablishment = false
-        let http = HTTPClient(eventLoopGroup: HTTPClient.defaultEventLoopGroup, configuration: httpConfiguration)
+        let http = ClientCaller.makeHTTPClient()
         let caller = ClientCaller(http: http)
         try await N.withBackend(backend) { backendPort in
           try await MisbehavingBackend.withRunning { resetting, hung in

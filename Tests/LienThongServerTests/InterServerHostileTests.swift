@@ -62,9 +62,7 @@ struct InterServerHostileTests {
         let backend = BackendLog()
         let providerAudit = InMemoryExchangeAuditSink()
         let consumerAudit = InMemoryExchangeAuditSink()
-        var httpConfiguration = HTTPClient.Configuration()
-        httpConfiguration.connectionPool.retryConnectionEstablishment = false
-        let http = HTTPClient(eventLoopGroup: HTTPClient.defaultEventLoopGroup, configuration: httpConfiguration)
+        let http = ClientCaller.makeHTTPClient()
         let caller = ClientCaller(http: http)
         let fakeMode = FakeProvider.ModeBox()
 

@@ -130,9 +130,7 @@ struct OperationsAPITests {
     func operationsOverMutualTLS() async throws {
         let network = try ExchangeNetwork()
         defer { try? FileManager.default.removeItem(at: network.directory) }
-        var httpConfiguration = HTTPClient.Configuration()
-        httpConfiguration.connectionPool.retryConnectionEstablishment = false
-        let http = HTTPClient(eventLoopGroup: HTTPClient.defaultEventLoopGroup, configuration: httpConfiguration)
+        let http = ClientCaller.makeHTTPClient()
         let caller = ClientCaller(http: http)
         let captured = CapturedLog()
         let exchangeHeaders: (String) -> [(String, String)] = { id in
