@@ -58,7 +58,7 @@ struct CheckpointRoutes {
             return response
         }
 
-        router.group("api/v1").add(middleware: RequireRole([.admin, .auditor])).add(middleware: AuditorQueryRecorder(registry: registry))
+        router.group("api/v1").add(middleware: RequireRole([.instanceAdmin, .auditor])).add(middleware: AuditorQueryRecorder(registry: registry))
             .get("checkpoints") { request, _ -> [LedgerEntryView] in
             try QueryParameters.allowOnly(["server", "from", "limit"], in: request)
             let server = try QueryParameters.securityServer("server", in: request)?.canonical

@@ -7,9 +7,13 @@ import LienThongCore
 /// ``CanonicalJSON``) of the object
 ///
 /// ```
-/// {"sequence": <integer>, "at": "<YYYY-MM-DDThh:mm:ssZ>", "actor": "...", "action": "...",
-///  "entity": "...", "before": "<text>", "after": "<text>", "previous_hash": "<64 hex>"}
+/// {"sequence": <integer>, "at": "<YYYY-MM-DDThh:mm:ssZ>", "actor": "...", "actor_role": "...",
+///  "actor_member": "...", "action": "...", "entity": "...", "before": "<text>", "after": "<text>",
+///  "previous_hash": "<64 hex>"}
 /// ```
+///
+/// `actor_role` and `actor_member` (the caller's registration, see ``ActorRole``) are left out
+/// when absent, so entries written before roles existed keep their hashes.
 ///
 /// where `at` is the entry's time in UTC with whole seconds (``RegistryJSON/timestamp(_:)``),
 /// `before` and `after` are the entity's canonical JSON texts (as strings) and are left out
@@ -29,6 +33,8 @@ public enum AdminAuditChain {
             "entity": .string(entry.entity),
             "previous_hash": .string(entry.previousHash),
         ]
+        if let role = entry.actorRole { members["actor_role"] = .string(role.rawValue) }
+        if let member = entry.actorMember { members["actor_member"] = .string(member.canonical) }
         if let before = entry.before { members["before"] = .string(before) }
         if let after = entry.after { members["after"] = .string(after) }
         return .object(members)
@@ -45,10 +51,11 @@ public enum AdminAuditChain {
     ///
     /// `at` is floored to a whole second, the precision the trail records.
     public static func entry(after previousSequence: Int64, previousHash: String, at: Date, actor: String,
+                             role: ActorRole? = nil, member: MemberId? = nil,
                              action: String, entity: String, before: String?, after: String?) -> AdminAuditEntry {
         var entry = AdminAuditEntry(
-            sequence: previousSequence + 1, at: RegistryJSON.wholeSecond(at), actor: actor, action: action,
-            entity: entity, before: before, after: after, previousHash: previousHash, hash: "")
+            sequence: previousSequence + 1, at: RegistryJSON.wholeSecond(at), actor: actor, actorRole: role, actorMember: member,
+            action: action, entity: entity, before: before, after: after, previousHash: previousHash, hash: "")
         entry.hash = hash(of: entry)
         return entry
     }

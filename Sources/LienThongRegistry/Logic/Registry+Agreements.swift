@@ -15,8 +15,9 @@ extension Registry {
     /// after `valid_from`.
     ///
     /// - throws: `.notFound`, `.invalid`, `.conflict` (disabled member), `.storage`.
-    public func createAgreement(_ input: NewAgreement, actor: String) async throws(RegistryError) -> Agreement {
+    public func createAgreement(_ input: NewAgreement, actor: RegistryActor) async throws(RegistryError) -> Agreement {
         try await perform(actor: actor) { now throws(RegistryError) in
+            try Self.authorize(actor, toActFor: input.dataset.owner, "create an agreement on \(input.dataset.canonical)")
             try RegistryRules.freeText(input.legalBasis, "legal_basis", limit: RegistryRules.maxLegalBasisLength)
             let agreement = try validatedAgreement(
                 dataset: input.dataset, services: input.services, consumer: input.consumer, purposes: input.purposes,
@@ -33,9 +34,10 @@ extension Registry {
     /// (`agreement.revoke`). `expired` and `revoked` are final; anything else is a conflict.
     ///
     /// - throws: `.notFound`, `.conflict`, `.storage`.
-    public func setAgreementStatus(_ id: String, status: AgreementStatus, actor: String) async throws(RegistryError) -> Agreement {
+    public func setAgreementStatus(_ id: String, status: AgreementStatus, actor: RegistryActor) async throws(RegistryError) -> Agreement {
         try await perform(actor: actor) { _ throws(RegistryError) in
             let before = try existingAgreement(id)
+            try Self.authorize(actor, toActFor: before.dataset.owner, "change agreement \(id) on \(before.dataset.canonical)")
             let action: String
             switch (before.status, status) {
             case (.active, .suspended): action = "agreement.suspend"
@@ -74,7 +76,7 @@ extension Registry {
     /// most 10,000 and 1,000 characters; checked first); `requested_until` is in the future.
     ///
     /// - throws: `.notFound`, `.invalid`, `.conflict` (disabled member), `.storage`.
-    public func fileAccessRequest(_ input: NewAccessRequest, actor: String) async throws(RegistryError) -> AccessRequest {
+    public func fileAccessRequest(_ input: NewAccessRequest, actor: RegistryActor) async throws(RegistryError) -> AccessRequest {
         try await perform(actor: actor) { now throws(RegistryError) in
             try RegistryRules.freeText(input.justification, "justification", limit: RegistryRules.maxReasonLength)
             try RegistryRules.freeText(input.legalBasis, "legal_basis", limit: RegistryRules.maxLegalBasisLength)
@@ -114,11 +116,14 @@ extension Registry {
     ///   10,000 and 1,000 characters), checked before the request is looked up.
     ///
     /// - throws: `.notFound`, `.conflict` if already decided, `.invalid`, `.storage`.
-    public func decide(_ id: String, _ input: AccessDecisionInput, actor: String) async throws(RegistryError) -> AccessRequest {
+    public func decide(_ id: String, _ input: AccessDecisionInput, actor: RegistryActor) async throws(RegistryError) -> AccessRequest {
         try await perform(actor: actor) { now throws(RegistryError) in
             try RegistryRules.freeText(input.reason, "reason", limit: RegistryRules.maxReasonLength)
             try RegistryRules.freeText(input.legalBasis, "legal_basis", limit: RegistryRules.maxLegalBasisLength)
             let before = try existingAccessRequest(id)
+            try Self.authorize(actor, toActFor: before.dataset.owner, "decide access request \(id) to \(before.dataset.canonical)")
+            // An instance administrator decides on the owner's behalf, and the trail says so.
+            let onBehalfOf: MemberId? = actor.role == .instanceAdmin ? before.dataset.owner : nil
             if let decision = before.decision {
                 throw .conflict("access request \(id) was already \(decision.outcome.rawValue) by \(decision.decidedBy) "
                     + "at \(RegistryJSON.timestamp(decision.decidedAt))")
@@ -136,10 +141,12 @@ extension Registry {
                     throw .invalid("valid_from and valid_until apply to approvals only")
                 }
                 after.decision = AccessDecision(outcome: .refused, reason: reason, legalBasis: legalBasis,
-                                                decidedBy: actor, decidedAt: now, agreementId: nil)
-                return .commit(EntityUpserts(accessRequests: [after]), action: "access_request.refuse",
+                                                decidedBy: actor.subject, decidedAt: now, agreementId: nil)
+                var plan = MutationPlan.commit(EntityUpserts(accessRequests: [after]), action: "access_request.refuse",
                                entity: "access_request \(id)", before: try Self.text(before), after: try Self.text(after),
                                returning: after)
+                plan.record?.onBehalfOf = onBehalfOf
+                return plan
             case .approved:
                 let dataset = try existingDataset(before.dataset)
                 let services = before.services.isEmpty ? dataset.services : before.services
@@ -150,12 +157,14 @@ extension Registry {
                     dataset: before.dataset, services: services, consumer: before.consumer, purposes: before.purposes,
                     legalBasis: legalBasis, validFrom: validFrom, validUntil: validUntil, accessRequestId: id, now: now)
                 after.decision = AccessDecision(outcome: .approved, reason: RegistryRules.optionalText(input.reason),
-                                                legalBasis: legalBasis, decidedBy: actor, decidedAt: now,
+                                                legalBasis: legalBasis, decidedBy: actor.subject, decidedAt: now,
                                                 agreementId: agreement.id)
                 let afterText = try Self.text(["access_request": after, "agreement": agreement])
-                return .commit(EntityUpserts(agreements: [agreement], accessRequests: [after]),
+                var plan = MutationPlan.commit(EntityUpserts(agreements: [agreement], accessRequests: [after]),
                                action: "access_request.approve", entity: "access_request \(id)",
                                before: try Self.text(before), after: afterText, returning: after)
+                plan.record?.onBehalfOf = onBehalfOf
+                return plan
             }
         }
     }

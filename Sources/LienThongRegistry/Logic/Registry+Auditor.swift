@@ -9,7 +9,7 @@ extension Registry {
     /// who looked at what is itself evidence.
     ///
     /// - throws: `.invalid` for a blank actor, `.storage` if the trail cannot be written.
-    public func recordAuditorQuery(actor: String, entity: String, detail: String? = nil) async throws(RegistryError) {
+    public func recordAuditorQuery(actor: RegistryActor, entity: String, detail: String? = nil) async throws(RegistryError) {
         try await perform(actor: actor) { _ throws(RegistryError) in
             .commit(EntityUpserts(), action: "auditor.query", entity: String(entity.prefix(2000)), before: nil, after: detail,
                     returning: ())

@@ -13,8 +13,9 @@ extension Registry {
     ///       1,000 characters), checked before anything else.
     ///     - actor: The caller's certificate subject, recorded in the audit trail.
     /// - throws: `.duplicate` if the id is taken, `.invalid` for bad input, `.storage`.
-    public func createMember(_ input: NewMember, actor: String) async throws(RegistryError) -> Member {
+    public func createMember(_ input: NewMember, actor: RegistryActor) async throws(RegistryError) -> Member {
         try await perform(actor: actor) { now throws(RegistryError) in
+            try Self.requireAdministrator(actor, "register a member")
             try RegistryRules.freeText(input.name, "name", limit: RegistryRules.maxNameLength)
             try RegistryRules.freeText(input.nameEn, "name_en", limit: RegistryRules.maxNameLength)
             try RegistryRules.sameInstance(input.id, instance, "member")
@@ -35,8 +36,9 @@ extension Registry {
     /// member changes nothing and records nothing.
     ///
     /// - throws: `.notFound` for an unknown member, `.storage`.
-    public func disableMember(_ id: MemberId, actor: String) async throws(RegistryError) -> Member {
+    public func disableMember(_ id: MemberId, actor: RegistryActor) async throws(RegistryError) -> Member {
         try await perform(actor: actor) { _ throws(RegistryError) in
+            try Self.requireAdministrator(actor, "disable a member")
             let before = try existingMember(id)
             guard !before.disabled else { return .unchanged(before) }
             var after = before
@@ -65,8 +67,15 @@ extension Registry {
     ///
     /// - throws: `.notFound` for an unknown member, `.conflict` for a disabled one, `.duplicate`,
     ///   `.invalid`, `.storage`.
-    public func createSubsystem(_ input: NewSubsystem, actor: String) async throws(RegistryError) -> Subsystem {
+    public func createSubsystem(_ input: NewSubsystem, actor: RegistryActor) async throws(RegistryError) -> Subsystem {
         try await perform(actor: actor) { now throws(RegistryError) in
+            try Self.requireAdministrator(actor, "add a subsystem directly")
+            return try planSubsystem(input, now)
+        }
+    }
+
+    /// The plan of ``createSubsystem``, also applied by an approved management request.
+    func planSubsystem(_ input: NewSubsystem, _ now: Date) throws(RegistryError) -> MutationPlan<Subsystem> {
             try RegistryRules.freeText(input.name, "name", limit: RegistryRules.maxNameLength)
             try RegistryRules.sameInstance(input.id.member, instance, "subsystem")
             _ = try enabledMember(input.id.member, "the owner of subsystem \(input.id.canonical)")
@@ -77,7 +86,6 @@ extension Registry {
             return .commit(EntityUpserts(subsystems: [subsystem]), action: "subsystem.create",
                            entity: "subsystem \(subsystem.id.canonical)", before: nil, after: try Self.text(subsystem),
                            returning: subsystem)
-        }
     }
 
     /// The subsystems of one member (none for an unknown member), or all of them, ordered by id.
@@ -102,8 +110,15 @@ extension Registry {
     ///
     /// - throws: `.notFound` for an unknown member, `.conflict` for a disabled one, `.duplicate`,
     ///   `.invalid` (bad address or certificate), `.storage`.
-    public func registerServer(_ input: NewSecurityServer, actor: String) async throws(RegistryError) -> SecurityServer {
+    public func registerServer(_ input: NewSecurityServer, actor: RegistryActor) async throws(RegistryError) -> SecurityServer {
         try await perform(actor: actor) { now throws(RegistryError) in
+            try Self.requireAdministrator(actor, "register a security server directly")
+            return try planServer(input, now)
+        }
+    }
+
+    /// The plan of ``registerServer``, also applied by an approved management request.
+    func planServer(_ input: NewSecurityServer, _ now: Date) throws(RegistryError) -> MutationPlan<SecurityServer> {
             try RegistryRules.sameInstance(input.id.owner, instance, "security server")
             _ = try enabledMember(input.id.owner, "the owner of security server \(input.id.canonical)")
             guard state.servers[input.id.canonical] == nil else {
@@ -116,7 +131,6 @@ extension Registry {
             return .commit(EntityUpserts(servers: [server]), action: "server.register",
                            entity: "server \(server.id.canonical)", before: nil, after: try Self.text(server),
                            returning: server)
-        }
     }
 
     /// The security servers of one member (none for an unknown member), or all of them,

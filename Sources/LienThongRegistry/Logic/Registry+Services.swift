@@ -12,8 +12,15 @@ extension Registry {
     ///
     /// - throws: `.notFound` for an unknown subsystem, `.conflict` for a disabled member,
     ///   `.duplicate`, `.invalid`, `.storage`.
-    public func createService(_ input: NewService, actor: String) async throws(RegistryError) -> Service {
+    public func createService(_ input: NewService, actor: RegistryActor) async throws(RegistryError) -> Service {
         try await perform(actor: actor) { now throws(RegistryError) in
+            try Self.requireAdministrator(actor, "register a service directly")
+            return try planService(input, now)
+        }
+    }
+
+    /// The plan of ``createService``, also applied by an approved management request.
+    func planService(_ input: NewService, _ now: Date) throws(RegistryError) -> MutationPlan<Service> {
             try RegistryRules.freeText(input.name, "name", limit: RegistryRules.maxNameLength)
             try RegistryRules.documentText(input.openAPI, "open_api")
             try RegistryRules.sameInstance(input.id.subsystem.member, instance, "service")
@@ -29,15 +36,21 @@ extension Registry {
             return .commit(EntityUpserts(services: [service]), action: "service.create",
                            entity: "service \(service.id.canonical)", before: nil, after: try Self.text(service),
                            returning: service)
-        }
     }
 
     /// Enables or disables a service (audit action `service.enable` / `service.disable`).
     /// Setting the flag it already has changes nothing and records nothing.
     ///
     /// - throws: `.notFound`, `.storage`.
-    public func setServiceEnabled(_ id: ServiceId, enabled: Bool, actor: String) async throws(RegistryError) -> Service {
-        try await perform(actor: actor) { _ throws(RegistryError) in
+    public func setServiceEnabled(_ id: ServiceId, enabled: Bool, actor: RegistryActor) async throws(RegistryError) -> Service {
+        try await perform(actor: actor) { now throws(RegistryError) in
+            try Self.requireAdministrator(actor, "enable or disable a service directly")
+            return try planServiceEnabled(id, enabled: enabled, now)
+        }
+    }
+
+    /// The plan of ``setServiceEnabled``, also applied by an approved management request.
+    func planServiceEnabled(_ id: ServiceId, enabled: Bool, _ _: Date) throws(RegistryError) -> MutationPlan<Service> {
             let before = try existingService(id)
             guard before.enabled != enabled else { return .unchanged(before) }
             var after = before
@@ -45,7 +58,6 @@ extension Registry {
             return .commit(EntityUpserts(services: [after]), action: enabled ? "service.enable" : "service.disable",
                            entity: "service \(id.canonical)", before: try Self.text(before), after: try Self.text(after),
                            returning: after)
-        }
     }
 
     /// The services of one provider subsystem (none for an unknown subsystem), or all of them,
@@ -72,8 +84,15 @@ extension Registry {
     ///
     /// - throws: `.notFound` for an unknown owner or service, `.conflict` for a disabled owner,
     ///   `.duplicate`, `.invalid`, `.storage`.
-    public func createDataset(_ input: NewDataset, actor: String) async throws(RegistryError) -> Dataset {
+    public func createDataset(_ input: NewDataset, actor: RegistryActor) async throws(RegistryError) -> Dataset {
         try await perform(actor: actor) { now throws(RegistryError) in
+            try Self.requireAdministrator(actor, "declare a dataset directly")
+            return try planDataset(input, now)
+        }
+    }
+
+    /// The plan of ``createDataset``, also applied by an approved management request.
+    func planDataset(_ input: NewDataset, _ now: Date) throws(RegistryError) -> MutationPlan<Dataset> {
             try RegistryRules.freeText(input.nameVi, "name_vi", limit: RegistryRules.maxNameLength)
             try RegistryRules.freeText(input.nameEn, "name_en", limit: RegistryRules.maxNameLength)
             try RegistryRules.freeText(input.legalBasis, "legal_basis", limit: RegistryRules.maxLegalBasisLength)
@@ -99,7 +118,6 @@ extension Registry {
             return .commit(EntityUpserts(datasets: [dataset]), action: "dataset.create",
                            entity: "dataset \(dataset.id.canonical)", before: nil, after: try Self.text(dataset),
                            returning: dataset)
-        }
     }
 
     /// Every dataset, ordered by id.

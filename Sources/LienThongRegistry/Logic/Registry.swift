@@ -108,17 +108,18 @@ public actor Registry {
     /// Runs one mutation: waits for exclusive access, plans it against memory at time `now`,
     /// commits the plan with a chained audit entry, then applies it to memory.
     func perform<Value: Sendable>(
-        actor caller: String,
+        actor caller: RegistryActor,
         _ plan: (_ now: Date) throws(RegistryError) -> MutationPlan<Value>
     ) async throws(RegistryError) -> Value {
-        try Self.caller(caller)
+        try Self.caller(caller.subject)
         await beginMutation()
         defer { endMutation() }
         let now = RegistryJSON.wholeSecond(clock())
         let planned = try plan(now)
         guard let record = planned.record else { return planned.value }
         let entry = AdminAuditChain.entry(
-            after: headSequence, previousHash: headHash, at: now, actor: caller, action: record.action,
+            after: headSequence, previousHash: headHash, at: now, actor: caller.subject, role: caller.role,
+            member: record.onBehalfOf ?? caller.member, action: record.action,
             entity: record.entity, before: record.before, after: record.after)
         let change = planned.upserts.change(revision: revision + 1, auditEntry: entry)
         do {

@@ -17,6 +17,9 @@ public struct RegistryError: Error, Hashable, Sendable, CustomStringConvertible 
         case conflict
         /// The store failed; the registry's state is unchanged.
         case storage
+        /// The caller's role or member does not allow the operation (another member's object, a
+        /// request the caller submitted itself, an administrator's operation).
+        case forbidden
     }
 
     /// The category.
@@ -38,6 +41,7 @@ public struct RegistryError: Error, Hashable, Sendable, CustomStringConvertible 
         case .invalid: 400
         case .conflict: 409
         case .storage: 500
+        case .forbidden: 403
         }
     }
 
@@ -50,6 +54,7 @@ public struct RegistryError: Error, Hashable, Sendable, CustomStringConvertible 
         case .invalid: "Client.BadRequest"
         case .conflict: "Client.Conflict"
         case .storage: "Server.Registry.StorageError"
+        case .forbidden: "Client.Forbidden"
         }
     }
 
@@ -68,4 +73,5 @@ public struct RegistryError: Error, Hashable, Sendable, CustomStringConvertible 
     static func duplicate(_ message: String) -> RegistryError { RegistryError(.duplicate, message) }
     static func invalid(_ message: String) -> RegistryError { RegistryError(.invalid, message) }
     static func conflict(_ message: String) -> RegistryError { RegistryError(.conflict, message) }
+    static func forbidden(_ message: String) -> RegistryError { RegistryError(.forbidden, message) }
 }

@@ -1,4 +1,6 @@
 import Foundation
+import SwiftASN1
+import X509
 import LienThongCore
 import NIOSSL
 
@@ -209,5 +211,16 @@ enum RegistryRules {
     /// RFC 9110 `tchar`.
     private static func isTokenCharacter(_ byte: UInt8) -> Bool {
         isAlphanumeric(byte) || Array("!#$%&'*+-.^_`|~".utf8).contains(byte)
+    }
+}
+
+extension RegistryRules {
+    /// The subject of the certificate `der`, as the trail and the registration list show it.
+    static func certificateSubject(der: [UInt8]) throws(RegistryError) -> String {
+        do {
+            return try X509.Certificate(derEncoded: der).subject.description
+        } catch {
+            throw .invalid("certificate: not a readable X.509 certificate (\(error))")
+        }
     }
 }

@@ -11,6 +11,11 @@ struct RegistryState: Sendable, Hashable {
     var datasets: [String: Dataset] = [:]
     var agreements: [String: Agreement] = [:]
     var accessRequests: [String: AccessRequest] = [:]
+    /// Certificate registrations by certificate SHA-256.
+    var registrations: [String: ActorRegistration] = [:]
+    var managementRequests: [String: ManagementRequest] = [:]
+    /// The highest number used in an `MR-` id.
+    var lastManagementRequestNumber = 0
     /// The highest number used in an `AG-` id.
     var lastAgreementNumber = 0
     /// The highest number used in an `AR-` id.
@@ -22,7 +27,8 @@ struct RegistryState: Sendable, Hashable {
         apply(EntityUpserts(
             members: snapshot.members, subsystems: snapshot.subsystems, servers: snapshot.servers,
             services: snapshot.services, datasets: snapshot.datasets, agreements: snapshot.agreements,
-            accessRequests: snapshot.accessRequests))
+            accessRequests: snapshot.accessRequests, registrations: snapshot.registrations,
+            managementRequests: snapshot.managementRequests))
     }
 
     /// Inserts or replaces every entity of `upserts`.
@@ -40,6 +46,11 @@ struct RegistryState: Sendable, Hashable {
             accessRequests[request.id] = request
             lastAccessRequestNumber = max(lastAccessRequestNumber, Self.number(request.id, prefix: Self.accessRequestPrefix) ?? 0)
         }
+        for registration in upserts.registrations { registrations[registration.id] = registration }
+        for request in upserts.managementRequests {
+            managementRequests[request.id] = request
+            lastManagementRequestNumber = max(lastManagementRequestNumber, Self.number(request.id, prefix: Self.managementRequestPrefix) ?? 0)
+        }
     }
 
     /// Everything, each kind ordered by id (byte order, as SQLite's `ORDER BY id`).
@@ -48,8 +59,11 @@ struct RegistryState: Sendable, Hashable {
             revision: revision,
             members: Self.ordered(members), subsystems: Self.ordered(subsystems), servers: Self.ordered(servers),
             services: Self.ordered(services), datasets: Self.ordered(datasets), agreements: Self.ordered(agreements),
-            accessRequests: Self.ordered(accessRequests))
+            accessRequests: Self.ordered(accessRequests), registrations: Self.ordered(registrations),
+            managementRequests: Self.ordered(managementRequests))
     }
+
+    static let managementRequestPrefix = "MR-"
 
     static let agreementPrefix = "AG-"
     static let accessRequestPrefix = "AR-"
@@ -83,6 +97,8 @@ struct EntityUpserts: Sendable, Hashable {
     var datasets: [Dataset] = []
     var agreements: [Agreement] = []
     var accessRequests: [AccessRequest] = []
+    var registrations: [ActorRegistration] = []
+    var managementRequests: [ManagementRequest] = []
 
     /// The store-level change carrying these upserts.
     func change(revision: Int64, auditEntry: AdminAuditEntry) -> RegistryChange {
@@ -95,6 +111,8 @@ struct EntityUpserts: Sendable, Hashable {
             datasets: datasets.isEmpty ? nil : datasets,
             agreements: agreements.isEmpty ? nil : agreements,
             accessRequests: accessRequests.isEmpty ? nil : accessRequests,
+            registrations: registrations.isEmpty ? nil : registrations,
+            managementRequests: managementRequests.isEmpty ? nil : managementRequests,
             auditEntry: auditEntry)
     }
 }
@@ -113,6 +131,9 @@ struct MutationPlan<Value: Sendable>: Sendable {
         var entity: String
         var before: String?
         var after: String?
+        /// The member an instance administrator acted for (deciding an access request on the
+        /// owner's behalf), recorded as the entry's `actor_member`.
+        var onBehalfOf: MemberId?
     }
 
     /// A plan that commits `upserts` with an audit record.

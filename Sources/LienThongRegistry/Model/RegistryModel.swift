@@ -312,6 +312,12 @@ public struct AdminAuditEntry: Codable, Sendable, Hashable {
     public var at: Date
     /// The caller's certificate subject (or `cli:local` for offline maintenance).
     public var actor: String
+    /// The role of the caller's registration (`instance-admin`, `member-operator`, `viewer`,
+    /// `auditor`); absent for local maintenance and for entries written before roles existed.
+    public var actorRole: ActorRole?
+    /// The member the caller acted for (member operators, viewers), or on whose behalf an
+    /// instance administrator decided; absent otherwise.
+    public var actorMember: MemberId?
     /// What was done, e.g. `member.create`, `agreement.suspend`, `auditor.query`.
     public var action: String
     /// The entity's kind and id, e.g. `member VN/GOV/000.00.00.G22`.
@@ -345,10 +351,15 @@ public struct RegistrySnapshot: Sendable, Hashable {
     public var agreements: [Agreement]
     /// All access requests.
     public var accessRequests: [AccessRequest]
+    /// Every certificate registration (roles), revoked ones included.
+    public var registrations: [ActorRegistration]
+    /// Every management request.
+    public var managementRequests: [ManagementRequest]
 
     /// Creates a snapshot.
     public init(revision: Int64 = 0, members: [Member] = [], subsystems: [Subsystem] = [], servers: [SecurityServer] = [],
-                services: [Service] = [], datasets: [Dataset] = [], agreements: [Agreement] = [], accessRequests: [AccessRequest] = []) {
+                services: [Service] = [], datasets: [Dataset] = [], agreements: [Agreement] = [], accessRequests: [AccessRequest] = [],
+                registrations: [ActorRegistration] = [], managementRequests: [ManagementRequest] = []) {
         self.revision = revision
         self.members = members
         self.subsystems = subsystems
@@ -357,5 +368,7 @@ public struct RegistrySnapshot: Sendable, Hashable {
         self.datasets = datasets
         self.agreements = agreements
         self.accessRequests = accessRequests
+        self.registrations = registrations
+        self.managementRequests = managementRequests
     }
 }

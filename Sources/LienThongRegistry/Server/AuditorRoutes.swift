@@ -305,7 +305,7 @@ struct AuditorQueryRecorder: RouterMiddleware {
         guard let caller = context.caller else { throw RegistryAPIError.unauthenticated("no caller") }
         guard caller.role == .auditor else { return try await next(request, context) }
         do {
-            try await registry.recordAuditorQuery(actor: caller.subject, entity: "\(request.method) \(request.uri.description)")
+            try await registry.recordAuditorQuery(actor: caller.actor, entity: "\(request.method) \(request.uri.description)")
         } catch {
             throw RegistryAPIError(status: .serviceUnavailable, type: "Server.Registry.StoreUnavailable",
                                    message: "the query could not be recorded in the admin audit trail, so it is not answered: \(error.message)")

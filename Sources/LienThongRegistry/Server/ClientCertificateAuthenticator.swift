@@ -1,29 +1,41 @@
 import Foundation
 import Hummingbird
+import LienThongCore
 import LienThongTrust
 import NIOCore
 import NIOSSL
 import SwiftASN1
 import X509
 
-/// Authenticates the caller from the TLS client certificate.
+/// Authenticates the caller from the TLS client certificate and the registry's own records.
 ///
 /// The TLS layer already checked the chain against the instance CA (certificates are optional
 /// at that layer, so the signed global configuration can be fetched without one). This
-/// middleware reads the peer certificate, takes the role from its subject and validates it
-/// fully for that role with ``CertificateValidator`` — validity, key usage and OCSP status,
-/// failing closed. A certificate that does not pass gets 401; no certificate leaves the caller
-/// unset, and routes that need one answer 401 through ``RequireRole``.
+/// middleware reads the peer certificate, looks its SHA-256 up among the registry's
+/// registrations (``ActorRegistration``) and, for an active one, validates the certificate fully
+/// as a TLS client — validity, key usage, OCSP, failing closed — whatever its subject says. The
+/// role and member come from the registration, never from the certificate's `OU`
+/// (docs/registry.md, "Roles").
+///
+/// - A registered certificate that does not validate gets 401 on every route.
+/// - An unknown certificate, or one whose registration was revoked, leaves the caller unset:
+///   routes that need a role answer 401 through ``RequireRole``, and the revocation takes effect
+///   with the next request. The certificate's hash is kept in the context
+///   (``RegistryRequestContext/peerCertificateSHA256``) for the routes that authenticate
+///   otherwise (a security server's pinned certificate on `POST /checkpoints`).
 public struct ClientCertificateAuthenticator: RouterMiddleware {
     /// The request context.
     public typealias Context = RegistryRequestContext
 
     /// The validator (trust anchors and revocation checking).
     public let validator: CertificateValidator
+    /// The registry, whose registrations say who a certificate is.
+    public let registry: Registry
 
     /// Creates the middleware.
-    public init(validator: CertificateValidator) {
+    public init(validator: CertificateValidator, registry: Registry) {
         self.validator = validator
+        self.registry = registry
     }
 
     /// Resolves the caller, then calls the next handler.
@@ -34,14 +46,15 @@ public struct ClientCertificateAuthenticator: RouterMiddleware {
             guard let der = try? peer.toDERBytes(), let certificate = try? Certificate(derEncoded: der) else {
                 throw RegistryAPIError.unauthenticated("the client certificate cannot be read")
             }
-            guard let holder = CertificateRole.holder(of: certificate) else {
-                throw RegistryAPIError.unauthenticated("the client certificate carries no LienThong role")
-            }
-            do {
-                let valid = try await validator.validate(chain: [certificate], role: holder.role)
-                context.caller = RegistryCaller(role: holder.role, holderId: valid.holderId, subject: certificate.subject.description)
-            } catch {
-                throw RegistryAPIError.unauthenticated("client certificate rejected (\(error.code.rawValue)): \(error.message)")
+            let hash = MessageDigest.sha256(of: der).hex
+            context.peerCertificateSHA256 = hash
+            if let registration = await registry.activeRegistration(certificateSHA256: hash) {
+                do {
+                    _ = try await validator.validateTLSClient(chain: [certificate])
+                } catch {
+                    throw RegistryAPIError.unauthenticated("client certificate rejected (\(error.code.rawValue)): \(error.message)")
+                }
+                context.caller = RegistryCaller(registration)
             }
         }
         return try await next(request, context)
@@ -54,20 +67,25 @@ public struct RequireRole: RouterMiddleware {
     public typealias Context = RegistryRequestContext
 
     /// The roles allowed.
-    public let roles: Set<CertificateRole>
+    public let roles: Set<ActorRole>
 
     /// Creates the middleware.
-    public init(_ roles: Set<CertificateRole>) {
+    public init(_ roles: Set<ActorRole>) {
         self.roles = roles
     }
 
     /// Checks the caller's role.
     public func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {
         guard let caller = context.caller else {
-            throw RegistryAPIError.unauthenticated("this endpoint needs a client certificate (\(roles.map(\.rawValue).sorted().joined(separator: " or ")))")
+            let wanted = roles.map(\.rawValue).sorted().joined(separator: " or ")
+            if context.peerCertificateSHA256 != nil {
+                throw RegistryAPIError.unauthenticated("the client certificate is not registered at the registry for any role, "
+                    + "or its registration was revoked; this endpoint needs a registered \(wanted)")
+            }
+            throw RegistryAPIError.unauthenticated("this endpoint needs a registered client certificate (\(wanted))")
         }
         guard roles.contains(caller.role) else {
-            throw RegistryAPIError.forbidden("a \(caller.role) certificate may not call \(request.method) \(request.uri.path)")
+            throw RegistryAPIError.forbidden("a \(caller.role) may not call \(request.method) \(request.uri.path)")
         }
         return try await next(request, context)
     }

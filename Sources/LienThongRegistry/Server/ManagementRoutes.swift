@@ -29,7 +29,11 @@ struct ManagementRoutes {
     let onChange: @Sendable () async -> Void
 
     func register(on router: RouterGroup<RegistryRequestContext>) {
-        let api = router.group("api/v1").add(middleware: RequireRole([.admin]))
+        // Instance administrators, member operators and viewers: the directory is public to all of
+        // them; agreements and access requests are shown to the members they name; every change is
+        // authorised by the registry against the caller's role and member (Registry+Actors).
+        let api = router.group("api/v1").add(middleware: RequireRole([.instanceAdmin, .memberOperator, .viewer]))
+        let adminOnly = router.group("api/v1").add(middleware: RequireRole([.instanceAdmin]))
 
         api.get("members") { request, _ in
             try QueryParameters.allowOnly([], in: request)
@@ -113,9 +117,10 @@ struct ManagementRoutes {
             return try await run { try await registry.dataset(try parsePath(DatasetId.self, id)) }
         }
 
-        api.get("agreements") { request, _ in
+        api.get("agreements") { request, context in
             try QueryParameters.allowOnly([], in: request)
-            return await registry.agreements()
+            let actor = try Self.actor(context)
+            return await registry.agreements().filter { actor.mayRead($0.consumer.member) || actor.mayRead($0.dataset.owner) }
         }
         api.post("agreements") { request, context in
             try QueryParameters.allowOnly([], in: request)
@@ -125,7 +130,12 @@ struct ManagementRoutes {
         api.get("agreements/**") { request, context in
             try QueryParameters.allowOnly([], in: request)
             let id = try agreementId(try entityId(context))
-            return try await run { try await registry.agreement(id) }
+            let actor = try Self.actor(context)
+            let agreement = try await run { try await registry.agreement(id) }
+            guard actor.mayRead(agreement.consumer.member) || actor.mayRead(agreement.dataset.owner) else {
+                throw RegistryAPIError.forbidden("agreement \(id) is between other members")
+            }
+            return agreement
         }
         api.post("agreements/**") { request, context in
             try QueryParameters.allowOnly([], in: request)
@@ -136,13 +146,17 @@ struct ManagementRoutes {
             return try await change(context) { try await registry.setAgreementStatus(id, status: status, actor: $0) }
         }
 
-        api.get("access-requests") { request, _ in
+        api.get("access-requests") { request, context in
             try QueryParameters.allowOnly([], in: request)
-            return await registry.accessRequests()
+            let actor = try Self.actor(context)
+            return await registry.accessRequests().filter { actor.mayRead($0.consumer.member) || actor.mayRead($0.dataset.owner) }
         }
-        api.get("access-requests/pending") { request, _ in
+        api.get("access-requests/pending") { request, context in
             try QueryParameters.allowOnly([], in: request)
-            return await registry.pendingAccessRequests()
+            let actor = try Self.actor(context)
+            return await registry.pendingAccessRequests().filter {
+                actor.mayRead($0.request.consumer.member) || actor.mayRead($0.request.dataset.owner)
+            }
         }
         api.post("access-requests") { request, context in
             try QueryParameters.allowOnly([], in: request)
@@ -158,13 +172,13 @@ struct ManagementRoutes {
             return try await change(context) { try await registry.decide(id, input, actor: $0) }
         }
 
-        api.get("audit-trail") { request, _ in
+        adminOnly.get("audit-trail") { request, _ in
             try QueryParameters.allowOnly(["from", "limit"], in: request)
             let from = try QueryParameters.integer(request, "from", default: 1, range: 1...Int64.max)
             let limit = try QueryParameters.integer(request, "limit", default: 100, range: 1...1000)
             return try await run { try await registry.auditTrail(fromSequence: from, limit: Int(limit)) }
         }
-        api.get("audit-trail/verify") { request, _ in
+        adminOnly.get("audit-trail/verify") { request, _ in
             try QueryParameters.allowOnly([], in: request)
             return try await run { try await registry.verifyAuditTrail() }
         }
@@ -173,20 +187,25 @@ struct ManagementRoutes {
     // MARK: - Helpers
 
     /// Runs a registry mutation as the authenticated caller, then triggers re-publication.
-    private func change<T: Sendable>(_ context: RegistryRequestContext, _ body: (String) async throws -> T) async throws -> T {
-        guard let caller = context.caller else { throw RegistryAPIError.unauthenticated("no caller") }
-        let result = try await run { try await body(caller.subject) }
+    func change<T: Sendable>(_ context: RegistryRequestContext, _ body: (RegistryActor) async throws -> T) async throws -> T {
+        let result = try await run { try await body(try Self.actor(context)) }
         await onChange()
         return result
     }
 
     /// A creation: like ``change(_:_:)``, answered `201 Created`.
-    private func created<T: ResponseEncodable & Sendable>(_ context: RegistryRequestContext, _ body: (String) async throws -> T) async throws -> EditedResponse<T> {
+    func created<T: ResponseEncodable & Sendable>(_ context: RegistryRequestContext, _ body: (RegistryActor) async throws -> T) async throws -> EditedResponse<T> {
         EditedResponse(status: .created, response: try await change(context, body))
     }
 
+    /// The authenticated caller as the registry's operations take it.
+    static func actor(_ context: RegistryRequestContext) throws -> RegistryActor {
+        guard let caller = context.caller else { throw RegistryAPIError.unauthenticated("no caller") }
+        return caller.actor
+    }
+
     /// Maps a ``RegistryError`` to the API's error response.
-    private func run<T>(_ body: () async throws -> T) async throws -> T {
+    func run<T>(_ body: () async throws -> T) async throws -> T {
         do {
             return try await body()
         } catch let error as RegistryError {
@@ -195,7 +214,7 @@ struct ManagementRoutes {
     }
 
     /// The entity id and optional `:action` from the catch-all path.
-    private func target(_ context: RegistryRequestContext) throws -> (id: String, action: String?) {
+    func target(_ context: RegistryRequestContext) throws -> (id: String, action: String?) {
         let path = context.parameters.getCatchAll().joined(separator: "/")
         guard !path.isEmpty else { throw RegistryAPIError.badRequest("missing id in the path") }
         if let colon = path.lastIndex(of: ":") {
@@ -205,7 +224,7 @@ struct ManagementRoutes {
     }
 
     /// The entity id from the catch-all path of a `GET`, which takes no `:action`.
-    private func entityId(_ context: RegistryRequestContext) throws -> String {
+    func entityId(_ context: RegistryRequestContext) throws -> String {
         let (id, action) = try target(context)
         guard action == nil else { throw RegistryAPIError.notFound("GET has no action :\((action ?? "").prefix(40))") }
         return id
@@ -227,7 +246,7 @@ struct ManagementRoutes {
         return id
     }
 
-    private func unknownAction(_ action: String?, _ known: [String]) -> RegistryAPIError {
+    func unknownAction(_ action: String?, _ known: [String]) -> RegistryAPIError {
         RegistryAPIError.notFound("unknown action \(action.map { ":" + $0.prefix(40) } ?? "(none)"); use one of \(known.map { ":" + $0 }.joined(separator: ", "))")
     }
 }

@@ -1,19 +1,35 @@
 import Foundation
 import Hummingbird
+import LienThongCore
 import LienThongTrust
 import NIOCore
 import NIOHTTP1
 import NIOSSL
 import X509
 
-/// The authenticated caller of a registry API request.
+/// The authenticated caller of a registry API request: a registered certificate.
 public struct RegistryCaller: Sendable, Hashable {
-    /// The role of the caller's client certificate.
-    public var role: CertificateRole
-    /// The holder id from the certificate (`CN`).
-    public var holderId: String
+    /// The role of the caller's registration.
+    public var role: ActorRole
+    /// The member a member operator or viewer acts for.
+    public var member: MemberId?
     /// The full certificate subject, as recorded in the admin audit trail.
     public var subject: String
+    /// The SHA-256 of the caller's certificate (the registration's key).
+    public var certificateSHA256: String
+
+    /// The caller of `registration`.
+    public init(_ registration: ActorRegistration) {
+        self.role = registration.role
+        self.member = registration.member
+        self.subject = registration.subject
+        self.certificateSHA256 = registration.certificateSHA256
+    }
+
+    /// The caller as the registry's operations take it.
+    public var actor: RegistryActor {
+        RegistryActor(subject: subject, role: role, member: member, certificateSHA256: certificateSHA256)
+    }
 }
 
 /// Hummingbird request context of the registry: keeps the channel, so the TLS peer
@@ -23,8 +39,12 @@ public struct RegistryRequestContext: RequestContext {
     public var coreContext: CoreRequestContextStorage
     /// The connection the request came on.
     public let channel: any Channel
-    /// Set by ``ClientCertificateAuthenticator`` when the peer presented a valid certificate.
+    /// Set by ``ClientCertificateAuthenticator`` when the peer presented a registered, valid
+    /// certificate.
     public var caller: RegistryCaller?
+    /// The SHA-256 (lower-case hex) of the peer's certificate, when it presented one, registered
+    /// or not.
+    public var peerCertificateSHA256: String?
 
     /// Bodies up to 4 MiB (OpenAPI documents can be large); larger ones get 413.
     public var maxUploadSize: Int { 4 * 1024 * 1024 }
@@ -39,6 +59,7 @@ public struct RegistryRequestContext: RequestContext {
         self.coreContext = .init(source: source)
         self.channel = source.channel
         self.caller = nil
+        self.peerCertificateSHA256 = nil
     }
 }
 

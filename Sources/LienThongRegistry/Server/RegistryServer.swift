@@ -149,9 +149,11 @@ public struct RegistryServer: Sendable {
         // so that it wraps every route and the router's not-found answer).
         let routes = RouteIndex(router: router)
         router.add(middleware: UnroutedRequestErrors(routes: routes))
-        router.add(middleware: ClientCertificateAuthenticator(validator: validator))
+        router.add(middleware: ClientCertificateAuthenticator(validator: validator, registry: registry))
         GlobalConfigurationRoute(publisher: publisher).register(on: routes.group())
-        ManagementRoutes(registry: registry, onChange: republish).register(on: routes.group())
+        let management = ManagementRoutes(registry: registry, onChange: republish)
+        management.register(on: routes.group())
+        ActorRoutes(management: management).register(on: routes.group())
         let ledger = try CheckpointLedger(
             path: data.appendingPathComponent("checkpoints.sqlite").path, instance: c.instance,
             signer: try DetachedJWS.Signer(key: signingKey, chain: signingChain), validator: validator)

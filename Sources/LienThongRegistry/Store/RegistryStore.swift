@@ -44,6 +44,10 @@ public struct RegistryChange: Sendable, Hashable {
     public var agreements: [Agreement]?
     /// Access requests to upsert, if any.
     public var accessRequests: [AccessRequest]?
+    /// Certificate registrations to upsert, if any.
+    public var registrations: [ActorRegistration]?
+    /// Management requests to upsert, if any.
+    public var managementRequests: [ManagementRequest]?
     /// The audit entry to append (exactly one per change).
     public var auditEntry: AdminAuditEntry
 
@@ -51,6 +55,7 @@ public struct RegistryChange: Sendable, Hashable {
     public init(revision: Int64, members: [Member]? = nil, subsystems: [Subsystem]? = nil,
                 servers: [SecurityServer]? = nil, services: [Service]? = nil, datasets: [Dataset]? = nil,
                 agreements: [Agreement]? = nil, accessRequests: [AccessRequest]? = nil,
+                registrations: [ActorRegistration]? = nil, managementRequests: [ManagementRequest]? = nil,
                 auditEntry: AdminAuditEntry) {
         self.revision = revision
         self.members = members
@@ -60,6 +65,8 @@ public struct RegistryChange: Sendable, Hashable {
         self.datasets = datasets
         self.agreements = agreements
         self.accessRequests = accessRequests
+        self.registrations = registrations
+        self.managementRequests = managementRequests
         self.auditEntry = auditEntry
     }
 }

@@ -95,6 +95,22 @@ public final class SQLiteRegistryStore: RegistryStore {
                 );
                 """)
         }
+        // Roles (docs/registry.md, "Roles"): the certificates the registry knows, and the member
+        // operators' management requests.
+        migrator.registerMigration("v2-actors") { db in
+            try db.execute(sql: """
+                CREATE TABLE registrations (
+                    id TEXT PRIMARY KEY NOT NULL,
+                    json TEXT NOT NULL
+                );
+                CREATE TABLE management_requests (
+                    id TEXT PRIMARY KEY NOT NULL,
+                    member_id TEXT NOT NULL,
+                    json TEXT NOT NULL
+                );
+                CREATE INDEX management_requests_member ON management_requests(member_id);
+                """)
+        }
         return migrator
     }
 
@@ -116,7 +132,9 @@ public final class SQLiteRegistryStore: RegistryStore {
                 services: try Self.fetch(Service.self, table: "services", db),
                 datasets: try Self.fetch(Dataset.self, table: "datasets", db),
                 agreements: try Self.fetch(Agreement.self, table: "agreements", db),
-                accessRequests: try Self.fetch(AccessRequest.self, table: "access_requests", db))
+                accessRequests: try Self.fetch(AccessRequest.self, table: "access_requests", db),
+                registrations: try Self.fetch(ActorRegistration.self, table: "registrations", db),
+                managementRequests: try Self.fetch(ManagementRequest.self, table: "management_requests", db))
             let head = try Row.fetchOne(db, sql: "SELECT sequence, json, hash FROM admin_audit ORDER BY sequence DESC LIMIT 1")
             return (snapshot, try head.map(Self.auditEntry))
         }
@@ -248,6 +266,13 @@ public final class SQLiteRegistryStore: RegistryStore {
                 "dataset_id": request.dataset.canonical,
                 "decided": request.decision == nil ? 0 : 1,
             ], id: request.id, json: try RegistryJSON.canonicalText(request)))
+        }
+        for registration in change.registrations ?? [] {
+            statements.append(upsert("registrations", [:], id: registration.id, json: try RegistryJSON.canonicalText(registration)))
+        }
+        for request in change.managementRequests ?? [] {
+            statements.append(upsert("management_requests", ["member_id": request.member.canonical],
+                                     id: request.id, json: try RegistryJSON.canonicalText(request)))
         }
         return statements
     }

@@ -81,6 +81,41 @@ public struct CertificateValidator: Sendable {
         stapledOCSP: [UInt8]? = nil,
         at now: Date = Date()
     ) async throws(CertificateValidationError) -> ValidatedCertificate {
+        try await validate(chain: chain, usage: .role(role), stapledOCSP: stapledOCSP, at: now)
+    }
+
+    /// Validates `chain` as a person's or system's TLS client certificate at `now`, whatever its
+    /// subject says: chain to an approved CA, validity, key usage `digitalSignature` with extended
+    /// key usage `clientAuth`, no CA rights, OCSP. The subject grants no role: the caller decides
+    /// what the holder may do from its own records (the registry's registrations, keyed by the
+    /// certificate's hash). The result's `role` is ``CertificateRole/admin`` only as the usage
+    /// profile checked; its `holderId` is the subject.
+    public func validateTLSClient(
+        chain: [Certificate],
+        at now: Date = Date()
+    ) async throws(CertificateValidationError) -> ValidatedCertificate {
+        try await validate(chain: chain, usage: .tlsClient, stapledOCSP: nil, at: now)
+    }
+
+    /// What a certificate is validated for.
+    enum Usage {
+        /// A LienThong role, from the subject's `OU`, with its key usages.
+        case role(CertificateRole)
+        /// A TLS client of any subject.
+        case tlsClient
+    }
+
+    func validate(
+        chain: [Certificate],
+        usage: Usage,
+        stapledOCSP: [UInt8]?,
+        at now: Date
+    ) async throws(CertificateValidationError) -> ValidatedCertificate {
+        let role: CertificateRole
+        switch usage {
+        case .role(let wanted): role = wanted
+        case .tlsClient: role = .admin
+        }
         guard let leaf = chain.first else {
             throw CertificateValidationError(.missingCertificate, "no certificate was presented")
         }
@@ -94,7 +129,11 @@ public struct CertificateValidator: Sendable {
 
         let validated = try await Self.buildChain(leaf: leaf, intermediates: Array(chain.dropFirst()),
                                                   anchors: trustAnchors, now: now, name: name)
-        let holderId = try Self.checkRole(leaf, role: role, name: name)
+        let holderId: String
+        switch usage {
+        case .role: holderId = try Self.checkRole(leaf, role: role, name: name)
+        case .tlsClient: holderId = try Self.checkTLSClient(leaf, name: name)
+        }
 
         var status: VerifiedOCSPStatus?
         if let revocation {
@@ -172,6 +211,23 @@ public struct CertificateValidator: Sendable {
             throw CertificateValidationError(.wrongRole, "\(name) carries extended key usage \(eku), which a \(role) certificate must not")
         }
         return holder.holderId
+    }
+
+    /// Checks the key usages of a TLS client certificate; returns its subject.
+    static func checkTLSClient(_ leaf: Certificate, name: String) throws(CertificateValidationError) -> String {
+        guard let keyUsage = try? leaf.extensions.keyUsage, keyUsage.digitalSignature else {
+            throw CertificateValidationError(.wrongRole, "\(name) lacks key usage digitalSignature, which a TLS client certificate needs")
+        }
+        if keyUsage.keyCertSign {
+            throw CertificateValidationError(.wrongRole, "\(name) may sign certificates, which a TLS client certificate must not")
+        }
+        if let constraints = try? leaf.extensions.basicConstraints, case .isCertificateAuthority = constraints {
+            throw CertificateValidationError(.wrongRole, "\(name) is a CA certificate")
+        }
+        guard let eku = try? leaf.extensions.extendedKeyUsage, eku.contains(.clientAuth) else {
+            throw CertificateValidationError(.wrongRole, "\(name) lacks extended key usage clientAuth")
+        }
+        return leaf.subject.description
     }
 
     static func describe(_ certificate: Certificate) -> String {
