@@ -127,7 +127,7 @@ enum DemoNetworkRunner {
                   let signing = records.first(where: { $0.role == .member && $0.holderId == member }) else {
                 throw DemoError("no TLS or signing certificate for \(member)")
             }
-            let admin = try pki.issue(role: .admin, holderId: "\(member)/quan-tri-ss1")
+            let admin = try DemoRegistry.operatorRecord(pki, member)
             let file = { (path: String) in pki.directory.appendingPathComponent(path).path }
             admins[member] = (file(admin.certificatePath), file(admin.keyPath))
             return SecurityServerConfiguration(

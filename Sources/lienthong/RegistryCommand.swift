@@ -11,7 +11,8 @@ struct RegistryCommand: AsyncParsableCommand {
         abstract: "The central registry: serve it, and manage members, services, datasets and agreements through its API.",
         discussion: "Management commands call the HTTPS API with an admin certificate (--cert/--key) and print the JSON answer.",
         subcommands: [
-            Serve.self, MemberCommands.self, SubsystemCommands.self, ServerCommands.self, ServiceCommands.self,
+            Serve.self, RegistryInitCommand.self, RegistryWhoAmICommand.self, RegistrationCommands.self, ManagementRequestCommands.self,
+            MemberCommands.self, SubsystemCommands.self, ServerCommands.self, ServiceCommands.self,
             DatasetCommands.self, AgreementCommands.self, AccessRequestCommands.self, AuditTrailCommands.self,
             RegistryBenchCommand.self, ComplianceBenchCommand.self,
         ]
@@ -66,7 +67,7 @@ struct RegistryCommand: AsyncParsableCommand {
 /// Options shared by every command that calls the registry API.
 struct RegistryConnection: ParsableArguments {
     @Option(help: "Registry base URL.") var registry: String = "https://127.0.0.1:4443"
-    @Option(help: "Client certificate (PEM): an admin certificate for management.") var cert: String
+    @Option(help: "Client certificate (PEM), registered at the registry for a role (see `lienthong registry registration`).") var cert: String
     @Option(help: "Client key (PEM).") var key: String
     @Option(help: "CA certificate to trust (PEM), e.g. PKI/ca/root.crt.") var ca: String
 

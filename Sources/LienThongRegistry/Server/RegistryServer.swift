@@ -240,3 +240,21 @@ struct GlobalConfigurationRoute {
         }
     }
 }
+
+extension RegistryServer {
+    /// Registers the first instance administrator in the registry whose data directory is
+    /// `dataDirectory` (created if needed): `lienthong registry init --admin-cert FILE`. Run it on
+    /// the registry's host before the first start, or while it is stopped; the registration is the
+    /// admin trail's first entry on a new registry.
+    ///
+    /// - throws: ``RegistryError`` (`.conflict` if an instance administrator exists already,
+    ///   `.invalid` for a bad certificate or name), or a store error.
+    @discardableResult
+    public static func initialise(dataDirectory: String, instance: String, adminCertificatePEM: String,
+                                  name: String) async throws -> ActorRegistration {
+        try FileManager.default.createDirectory(atPath: dataDirectory, withIntermediateDirectories: true)
+        let store = try SQLiteRegistryStore(path: URL(fileURLWithPath: dataDirectory).appendingPathComponent("registry.sqlite").path)
+        let registry = try await Registry(store: store, instance: instance)
+        return try await registry.bootstrapAdministrator(certificatePEM: adminCertificatePEM, name: name)
+    }
+}
