@@ -125,6 +125,12 @@ struct ManagementHostileInputTests {
                 tlsCertificateFile: pkiDir.appendingPathComponent(tls.certificatePath).path,
                 tlsKeyFile: pkiDir.appendingPathComponent(tls.keyPath).path,
                 ocspURL: "http://127.0.0.1:\(ocspPort)/", configurationValiditySeconds: 7200)
+            let data = configuration.dataDirectory
+            try await RegistryServer.initialise(dataDirectory: data, instance: "VN", adminCertificatePEM: try PEMFiles.readText(
+                pkiDir.appendingPathComponent(admin.certificatePath)), name: "Quản trị 09")
+            try await RegistryServer.registerLocally(dataDirectory: data, instance: "VN", NewRegistration(
+                certificate: try PEMFiles.readText(pkiDir.appendingPathComponent(auditor.certificatePath)), role: .auditor, member: nil,
+                name: "Kiểm toán viên 09"))
             var failure: (any Error)?
             for run in 0..<starts where failure == nil {
                 do {

@@ -74,6 +74,15 @@ struct LiveRegistry {
         return try await runCommand(lienthongBinary, args)
     }
 
+    /// Registers `record`'s certificate for `role` (and `member`) through the API, as the
+    /// administrator: the registry knows only the certificates it has registered.
+    func register(_ record: IssuedCertificateRecord, as role: ActorRole, member: String? = nil) async throws {
+        var arguments = ["registration", "create", "--certificate", path(record.certificatePath), "--role", role.rawValue,
+                         "--name", record.holderId]
+        if let member { arguments += ["--member", member] }
+        _ = try await ok(arguments)
+    }
+
     /// Runs a CLI command that must succeed and returns its JSON.
     func ok(_ arguments: [String]) async throws -> Any {
         let result = try await cli(arguments)
@@ -98,8 +107,13 @@ struct LiveRegistry {
                 tlsCertificateFile: pkiDir.appendingPathComponent(tls.certificatePath).path,
                 tlsKeyFile: pkiDir.appendingPathComponent(tls.keyPath).path,
                 ocspURL: "http://127.0.0.1:\(ocspPort)/", configurationValiditySeconds: validity)
+            try await RegistryServer.initialise(
+                dataDirectory: configuration.dataDirectory, instance: "VN",
+                adminCertificatePEM: try PEMFiles.readText(pkiDir.appendingPathComponent(admin.certificatePath)), name: "Quản trị 01")
             try await RegistryServer(configuration: configuration).withRunning { port in
-                try await body(LiveRegistry(root: root, pki: pki, port: port, admin: admin, auditor: auditor))
+                let live = LiveRegistry(root: root, pki: pki, port: port, admin: admin, auditor: auditor)
+                try await live.register(auditor, as: .auditor)
+                try await body(live)
             }
         }
     }

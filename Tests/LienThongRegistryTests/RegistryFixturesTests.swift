@@ -48,7 +48,7 @@ enum RTFixtures {
     static let provinceService = try! ServiceId(parsing: "VN/GOV/000.00.00.H29/LGSP/ho-tich")
     static let citizens = try! DatasetId(parsing: "VN/GOV/000.00.00.G22/datasets/dan-cu")
     static let server = try! SecurityServerId(parsing: "VN/GOV/000.00.00.G22/SS1")
-    static let admin = "CN=admin,OU=admin,O=LienThong,C=VN"
+    static let admin: RegistryActor = "CN=admin,OU=admin,O=LienThong,C=VN"
 
     /// A fresh directory under the temporary directory.
     static func directory() throws -> URL {

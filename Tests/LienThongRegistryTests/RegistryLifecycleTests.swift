@@ -76,7 +76,7 @@ struct RegistryLifecycleTests {
         let approved = try await registry.decide("AR-000001", AccessDecisionInput(outcome: .approved), actor: RTFixtures.admin)
         let decision = try #require(approved.decision)
         #expect(decision.outcome == .approved)
-        #expect(decision.decidedBy == RTFixtures.admin)
+        #expect(decision.decidedBy == RTFixtures.admin.subject)
         #expect(decision.agreementId == "AG-000003")
         let created = try await registry.agreement("AG-000003")
         #expect(created.accessRequestId == "AR-000001")

@@ -141,7 +141,7 @@ struct AuditCheckpointEndToEndTests {
                         #expect(refusalReport.records.first?.outcome == .refused)
 
                         // The registry holds both servers' checkpoints.
-                        let admin = try network.pki.issue(role: .admin, holderId: "VN/GOV/000.00.00.VPCP/kiem-tra")
+                        let admin = try await network.registeredActor(.admin, "VN/GOV/000.00.00.VPCP/kiem-tra", as: .instanceAdmin)
                         let api = try RegistryAPIClient(baseURL: network.registryURL, certificateFile: network.path(admin),
                                                         keyFile: network.path(admin, key: true), caFile: network.pki.url(.rootCertificate).path)
                         let entries: [Entry] = try await api.get("/api/v1/checkpoints?limit=1000")

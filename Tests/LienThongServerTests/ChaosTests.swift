@@ -211,6 +211,9 @@ final class ChaosRun: Sendable {
                 pkiDirectory: pki.directory.path, tlsCertificateFile: network.path(tls), tlsKeyFile: network.path(tls, key: true),
                 ocspURL: network.ocspURL, configurationValiditySeconds: ChaosTests.configurationValidity,
                 ocspFreshnessSeconds: N.ocspFreshness, checkpointIntervalSeconds: 1)
+            try await RegistryServer.initialise(
+                dataDirectory: registryConfiguration.dataDirectory, instance: "VN",
+                adminCertificatePEM: try PEMFiles.readText(URL(fileURLWithPath: network.path(try network.administrator()))), name: "Quản trị 01")
             let registry = Restartable("registry") { ready in
                 try await RegistryServer(configuration: registryConfiguration).withRunning { _ in
                     ready()

@@ -95,10 +95,10 @@ struct ComplianceEndToEndTests {
                         #expect(try await waitUntilCountersigned(consumerLog, records: 18))
                         #expect(try await waitUntilCountersigned(providerLog, records: 14))
 
-                        let auditor = try network.pki.issue(role: .auditor, holderId: "VN/GOV/000.00.00.KTNN/kiem-toan-vien-07")
+                        let auditor = try await network.registeredActor(.auditor, "VN/GOV/000.00.00.KTNN/kiem-toan-vien-07", as: .auditor)
                         let api = try RegistryAPIClient(baseURL: network.registryURL, certificateFile: network.path(auditor),
                                                         keyFile: network.path(auditor, key: true), caFile: network.pki.url(.rootCertificate).path)
-                        let admin = try network.pki.issue(role: .admin, holderId: "VN/GOV/000.00.00.VPCP/quan-tri-07")
+                        let admin = try await network.registeredActor(.admin, "VN/GOV/000.00.00.VPCP/quan-tri-07", as: .instanceAdmin)
                         let adminAPI = try RegistryAPIClient(baseURL: network.registryURL, certificateFile: network.path(admin),
                                                              keyFile: network.path(admin, key: true), caFile: network.pki.url(.rootCertificate).path)
                         do {
@@ -191,7 +191,7 @@ struct ComplianceEndToEndTests {
                         #expect(try await waitUntilCountersigned(consumer.configuration.dataDirectory + "/audit.sqlite", records: exchanges))
                         #expect(try await waitUntilCountersigned(provider.configuration.dataDirectory + "/audit.sqlite", records: exchanges))
 
-                        let auditor = try network.pki.issue(role: .auditor, holderId: "VN/GOV/000.00.00.KTNN/kiem-toan-vien-10")
+                        let auditor = try await network.registeredActor(.auditor, "VN/GOV/000.00.00.KTNN/kiem-toan-vien-10", as: .auditor)
                         let api = try RegistryAPIClient(baseURL: network.registryURL, certificateFile: network.path(auditor),
                                                         keyFile: network.path(auditor, key: true), caFile: network.pki.url(.rootCertificate).path)
                         do {
@@ -283,10 +283,10 @@ struct ComplianceEndToEndTests {
         defer { try? FileManager.default.removeItem(at: network.directory) }
         try await network.withInfrastructure(evidenceRelay: true) { network in
             try await network.register(serverPorts: [:])
-            let auditor = try network.pki.issue(role: .auditor, holderId: "VN/GOV/000.00.00.KTNN/kiem-toan-vien-08")
+            let auditor = try await network.registeredActor(.auditor, "VN/GOV/000.00.00.KTNN/kiem-toan-vien-08", as: .auditor)
             let api = try RegistryAPIClient(baseURL: network.registryURL, certificateFile: network.path(auditor),
                                             keyFile: network.path(auditor, key: true), caFile: network.pki.url(.rootCertificate).path)
-            let admin = try network.pki.issue(role: .admin, holderId: "VN/GOV/000.00.00.VPCP/quan-tri-08")
+            let admin = try await network.registeredActor(.admin, "VN/GOV/000.00.00.VPCP/quan-tri-08", as: .instanceAdmin)
             let adminAPI = try RegistryAPIClient(baseURL: network.registryURL, certificateFile: network.path(admin),
                                                  keyFile: network.path(admin, key: true), caFile: network.pki.url(.rootCertificate).path)
             do {
@@ -514,7 +514,7 @@ struct ComplianceEndToEndTests {
                         #expect(try await waitUntilCountersigned(consumer.configuration.dataDirectory + "/audit.sqlite", records: 1))
                     }
                     // The provider's server is stopped: its operations endpoint is unreachable.
-                    let auditor = try network.pki.issue(role: .auditor, holderId: "VN/GOV/000.00.00.KTNN/kiem-toan-vien-09")
+                    let auditor = try await network.registeredActor(.auditor, "VN/GOV/000.00.00.KTNN/kiem-toan-vien-09", as: .auditor)
                     let api = try RegistryAPIClient(baseURL: network.registryURL, certificateFile: network.path(auditor),
                                                     keyFile: network.path(auditor, key: true), caFile: network.pki.url(.rootCertificate).path)
                     do {

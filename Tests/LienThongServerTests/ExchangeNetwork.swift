@@ -83,6 +83,10 @@ struct ExchangeNetwork {
                 tlsCertificateFile: path(tls), tlsKeyFile: path(tls, key: true), ocspURL: "http://127.0.0.1:\(ocspPort)/",
                 ocspFreshnessSeconds: Self.ocspFreshness, checkpointIntervalSeconds: checkpointIntervalSeconds,
                 evidenceCertificateFile: relay.map { path($0) }, evidenceKeyFile: relay.map { path($0, key: true) })
+            // The first instance administrator, registered before the registry starts.
+            try await RegistryServer.initialise(
+                dataDirectory: configuration.dataDirectory, instance: "VN",
+                adminCertificatePEM: try PEMFiles.readText(URL(fileURLWithPath: path(try administrator()))), name: "Quản trị 01")
             return try await RegistryServer(configuration: configuration).withRunning { registryPort in
                 var network = self
                 network.ocspURL = "http://127.0.0.1:\(ocspPort)/"
@@ -92,9 +96,36 @@ struct ExchangeNetwork {
         }
     }
 
+    /// The instance administrator's certificate (`quan-tri-01`), registered when the registry is
+    /// initialised.
+    func administrator() throws -> IssuedCertificateRecord {
+        if let existing = try pki.records().first(where: { $0.role == .admin && $0.holderId == "VN/GOV/000.00.00.VPCP/quan-tri-01" && $0.revokedAt == nil }) {
+            return existing
+        }
+        return try pki.issue(role: .admin, holderId: "VN/GOV/000.00.00.VPCP/quan-tri-01")
+    }
+
+    /// Issues a certificate of the development PKI (`certificateRole`) and registers it at the
+    /// running registry for `role` (and `member`), as the instance administrator does.
+    func registeredActor(_ certificateRole: CertificateRole, _ holderId: String, as role: ActorRole,
+                         member: String? = nil) async throws -> IssuedCertificateRecord {
+        let record = try pki.issue(role: certificateRole, holderId: holderId)
+        let admin = try administrator()
+        let api = try RegistryAPIClient(baseURL: registryURL, certificateFile: path(admin), keyFile: path(admin, key: true),
+                                        caFile: pki.url(.rootCertificate).path)
+        let result: Result<Void, any Error>
+        do {
+            _ = try await api.register(certificateFile: path(record), role: role, member: try member.map { try MemberId(parsing: $0) }, name: holderId)
+            result = .success(())
+        } catch { result = .failure(error) }
+        try await api.shutdown()
+        try result.get()
+        return record
+    }
+
     /// Registers members, subsystems, servers (with the given inter-server ports), services, datasets and agreements.
     func register(serverPorts: [String: Int]) async throws {
-        let admin = try pki.issue(role: .admin, holderId: "VN/GOV/000.00.00.VPCP/quan-tri-01")
+        let admin = try administrator()
         let api = try RegistryAPIClient(baseURL: registryURL, certificateFile: path(admin), keyFile: path(admin, key: true),
                                         caFile: pki.url(.rootCertificate).path)
         do {

@@ -386,7 +386,7 @@ struct InterServerHostileTests {
 
     /// Registers servers whose "TLS certificate" is the given PEM.
     static func registerServers(_ network: ExchangeNetwork, _ servers: [(id: String, pem: String)]) async throws {
-        let admin = try network.pki.issue(role: .admin, holderId: "VN/GOV/000.00.00.VPCP/quan-tri-02")
+        let admin = try await network.registeredActor(.admin, "VN/GOV/000.00.00.VPCP/quan-tri-02", as: .instanceAdmin)
         let api = try RegistryAPIClient(baseURL: network.registryURL, certificateFile: network.path(admin), keyFile: network.path(admin, key: true),
                                         caFile: network.pki.url(.rootCertificate).path)
         do {

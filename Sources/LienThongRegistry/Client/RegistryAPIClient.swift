@@ -113,3 +113,12 @@ public final class RegistryAPIClient: Sendable {
         }
     }
 }
+
+extension RegistryAPIClient {
+    /// Registers the certificate in `certificateFile` for `role` (`POST /api/v1/registrations`; the
+    /// client must be an instance administrator's).
+    public func register(certificateFile: String, role: ActorRole, member: MemberId? = nil, name: String) async throws -> ActorRegistration {
+        let pem = try String(contentsOfFile: certificateFile, encoding: .utf8)
+        return try await post("/api/v1/registrations", NewRegistration(certificate: pem, role: role, member: member, name: name))
+    }
+}

@@ -257,4 +257,14 @@ extension RegistryServer {
         let registry = try await Registry(store: store, instance: instance)
         return try await registry.bootstrapAdministrator(certificatePEM: adminCertificatePEM, name: name)
     }
+
+    /// Registers a certificate for a role in the stopped registry whose data directory is
+    /// `dataDirectory`, as local maintenance (`cli:local` in the trail): for set-ups scripted on
+    /// the registry's own host. A running registry takes registrations through its API.
+    @discardableResult
+    public static func registerLocally(dataDirectory: String, instance: String, _ input: NewRegistration) async throws -> ActorRegistration {
+        let store = try SQLiteRegistryStore(path: URL(fileURLWithPath: dataDirectory).appendingPathComponent("registry.sqlite").path)
+        let registry = try await Registry(store: store, instance: instance)
+        return try await registry.register(input, actor: "cli:local")
+    }
 }
