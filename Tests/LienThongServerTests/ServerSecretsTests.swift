@@ -68,6 +68,29 @@ struct ServerSecretsTests {
         }
     }
 
+    @Test("a registry TLS key readable by others (0644) stops `lienthong registry serve` at start with ssh's message")
+    func looseKeyPermissionsStopTheRegistry() async throws {
+        let network = try ExchangeNetwork()
+        defer { try? FileManager.default.removeItem(at: network.directory) }
+        let executable = BackgroundProcess.lienthongExecutable
+        try #require(FileManager.default.isExecutableFile(atPath: executable), "run `swift build --build-tests` first")
+        let tls = try network.pki.issue(role: .server, holderId: "VN/GOV/000.00.00.VPCP/registry")
+        let key = network.directory.appendingPathComponent("registry-tls-0644.key")
+        try Data(contentsOf: URL(fileURLWithPath: network.path(tls, key: true))).write(to: key)
+        #expect(chmod(key.path, 0o644) == 0)
+        let port = try await N.freePort()
+        let process = try BackgroundProcess(executable, [
+            "registry", "serve", "--instance", "VN", "--listen", "127.0.0.1:\(port)",
+            "--data", network.directory.appendingPathComponent("registry").path, "--pki", network.pki.directory.path,
+            "--tls-cert", network.path(tls), "--tls-key", key.path,
+        ], outputFile: network.directory.appendingPathComponent("registry.log"))
+        let exit = await process.waitForExit(timeout: .seconds(20))
+        if exit == nil { process.kill() }
+        let output = process.outputTail()
+        #expect(exit != nil && exit != .init(status: 0, bySignal: false), "the registry must stop at start, got \(exit?.description ?? "still running")")
+        #expect(output.contains("permissions 0644 for '\(key.path)' are too open"), "ssh's message: \(output)")
+    }
+
     @Test("a citizen id number in a request path never reaches the server process's log output")
     func citizenIdsStayOutOfTheServerLog() async throws {
         let network = try ExchangeNetwork()
