@@ -154,12 +154,12 @@ public actor JSONLinesExchangeAuditSink: ExchangeAuditSink {
 
     /// Opens (creating with mode 0600) `url` for appending.
     public init(url: URL) throws {
-        let fm = FileManager.default
-        if !fm.fileExists(atPath: url.path) {
-            guard fm.createFile(atPath: url.path, contents: nil, attributes: [.posixPermissions: 0o600]) else {
-                throw CocoaError(.fileWriteNoPermission, userInfo: [NSFilePathErrorKey: url.path])
-            }
+        // Created 0600 by `open` itself (never created first and restricted after); an existing file is kept.
+        let fd = open(url.path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0o600)
+        guard fd >= 0 else {
+            throw CocoaError(.fileWriteNoPermission, userInfo: [NSFilePathErrorKey: url.path])
         }
+        close(fd)
         self.url = url
         self.handle = try FileHandle(forWritingTo: url)
         try handle.seekToEnd()

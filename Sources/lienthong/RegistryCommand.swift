@@ -278,6 +278,7 @@ struct AgreementCommands: AsyncParsableCommand {
         @Option(help: "Legal basis.") var legalBasis: String
         @Option(help: "Start, ISO 8601 (default now).") var validFrom: String?
         @Option(help: "End, ISO 8601.") var validUntil: String
+        @Option(help: "Endpoint \"METHOD /path\" of a service the agreement narrows to; repeatable (none: all of them).") var endpoint: [String] = []
         func run() async throws {
             let input = NewAgreement(
                 dataset: try identifier(DatasetId.self, dataset, "--dataset"),
@@ -285,7 +286,8 @@ struct AgreementCommands: AsyncParsableCommand {
                 consumer: try identifier(SubsystemId.self, consumer, "--consumer"),
                 purposes: purpose, legalBasis: legalBasis,
                 validFrom: try validFrom.map { try parseDate($0, "--valid-from") } ?? Date(),
-                validUntil: try parseDate(validUntil, "--valid-until"))
+                validUntil: try parseDate(validUntil, "--valid-until"),
+                endpoints: endpoint.isEmpty ? nil : try parseEndpoints(endpoint))
             try await connection.call { try await $0.post("/api/v1/agreements", input, as: Agreement.self) }
         }
     }
@@ -327,13 +329,15 @@ struct AccessRequestCommands: AsyncParsableCommand {
         @Option(help: "Why the data is needed.") var justification: String
         @Option(help: "Legal basis invoked.") var legalBasis: String
         @Option(help: "Requested end of access, ISO 8601.") var until: String?
+        @Option(help: "Endpoint \"METHOD /path\" asked for; repeatable (none: all of the services').") var endpoint: [String] = []
         func run() async throws {
             let input = NewAccessRequest(
                 consumer: try identifier(SubsystemId.self, consumer, "--consumer"),
                 dataset: try identifier(DatasetId.self, dataset, "--dataset"),
                 services: try service.map { try identifier(ServiceId.self, $0, "--service") },
                 purposes: purpose, justification: justification, legalBasis: legalBasis,
-                requestedUntil: try until.map { try parseDate($0, "--until") })
+                requestedUntil: try until.map { try parseDate($0, "--until") },
+                endpoints: endpoint.isEmpty ? nil : try parseEndpoints(endpoint))
             try await connection.call { try await $0.post("/api/v1/access-requests", input, as: AccessRequest.self) }
         }
     }

@@ -13,10 +13,12 @@ struct AccessPolicyTests {
     typealias F = MetaFixtures
 
     func refusal(_ client: ClientId, _ service: ServiceId, purpose: String? = nil, side: ExchangeSide = .consumer,
+                 method: String = "POST", path: String = "/v1/tra-cuu",
                  configuration: GlobalConfiguration? = nil) throws -> XRoadFault? {
         let index = GlobalConfigurationIndex(try configuration ?? F.configuration())
         do {
-            _ = try AccessPolicy.agreement(client: client, service: service, purpose: purpose, index: index, side: side, now: F.now)
+            _ = try AccessPolicy.agreement(client: client, service: service, purpose: purpose, method: method, path: path,
+                                           index: index, side: side, now: F.now)
             return nil
         } catch {
             return error
@@ -26,9 +28,26 @@ struct AccessPolicyTests {
     @Test func anAgreementInForceAllows() throws {
         #expect(try refusal(.subsystem(F.lgsp), F.traCuuV1) == nil)
         let index = GlobalConfigurationIndex(try F.configuration())
-        let agreement = try AccessPolicy.agreement(client: .subsystem(F.lgsp), service: F.traCuuV1, purpose: "any", index: index,
+        let agreement = try AccessPolicy.agreement(client: .subsystem(F.lgsp), service: F.traCuuV1, purpose: "any",
+                                                   method: "GET", path: "/v1/cong-dan/001099012345", index: index,
                                                    side: .provider, now: F.now)
         #expect(agreement.id == "AG-1")
+    }
+
+    @Test func onlyTheServicesEndpointsNarrowedByTheAgreementAreReachable() throws {
+        #expect(try refusal(.subsystem(F.lgsp), F.traCuuV1, method: "get", path: "/v1/cong-dan/7?x=1") == nil)
+        for (method, path) in [("DELETE", "/internal/export?all=1"), ("DELETE", "/v1/cong-dan/zz7"), ("GET", "/v1/cong-dan/zz7/x"),
+                               ("GET", "/v1/cong-dan/"), ("GET", "/v1/tra-cuu")] {
+            let denied = try refusal(.subsystem(F.lgsp), F.traCuuV1, side: .provider, method: method, path: path)
+            #expect(denied?.type == .providerAccessDenied && denied?.message.contains("GET /v1/cong-dan/{so-dinh-danh}") == true
+                    && denied?.message.contains("zz7") == false && denied?.message.contains("export") == false,
+                    "\(method) \(path): \(denied?.message ?? "allowed")")
+        }
+        var configuration = try F.configuration()
+        configuration.agreements[0].endpoints = [ServiceEndpoint(method: "POST", path: "/v1/tra-cuu")]
+        #expect(try refusal(.subsystem(F.lgsp), F.traCuuV1, method: "POST", path: "/v1/tra-cuu", configuration: configuration) == nil)
+        let narrowed = try refusal(.subsystem(F.lgsp), F.traCuuV1, method: "GET", path: "/v1/cong-dan/7", configuration: configuration)
+        #expect(narrowed?.type == .consumerAccessDenied, "the agreement narrows the service to POST /v1/tra-cuu")
     }
 
     @Test func noAgreementExpiredOrNotYetInForceIsAccessDenied() throws {

@@ -489,7 +489,7 @@ extension PeerRequest {
 /// consumer with answers a real provider never sends (signed with the provider's member key where
 /// the lie needs it), and never calls a backend.
 enum FakeProvider {
-    enum Mode: Sendable {
+    enum Mode: Sendable, Equatable {
         /// Signed by the provider, but bound to another request (another path): `requestDigest` differs.
         case boundToAnotherRequest
         /// Correctly signed and bound, but `X-Road-Request-Hash` is another request's.
@@ -500,6 +500,8 @@ enum FakeProvider {
         case unsigned
         /// Correctly bound, signed by another member.
         case signedByAnotherMember
+        /// An unsigned X-Road error of `type` with `message` (`DataPlaneAccessTests`).
+        case unsignedError(type: String, message: String)
     }
 
     final class ModeBox: Sendable {
@@ -518,6 +520,13 @@ enum FakeProvider {
             let parsed = try ParsedClientRequest(method: request.method.rawValue, rawTarget: request.head.path ?? "", headers: headers,
                                                  generateMessageId: { "" })
             mode.record(parsed.messageId)
+            if case .unsignedError(let type, let message) = mode.mode {
+                let body = try JSONSerialization.data(withJSONObject: ["type": type, "message": message, "detail": UUID().uuidString.lowercased()])
+                var fields = HTTPFields()
+                fields.append(HTTPField(name: .contentType, value: "application/json; charset=utf-8"))
+                if let name = HTTPField.Name("X-Road-Error") { fields.append(HTTPField(name: name, value: type)) }
+                return Response(status: .internalServerError, headers: fields, body: .init(byteBuffer: ByteBuffer(bytes: body)))
+            }
             let canonical = parsed.canonicalRequest(bodyDigest: .sha256(of: bytes))
             let other = CanonicalMessage.request(messageId: canonical.messageId, method: canonical.method, service: canonical.service,
                                                  client: canonical.client, path: canonical.path + "/khac",

@@ -18,7 +18,7 @@ public actor AuditLog: ExchangeAuditSink {
     /// The durable writer.
     public let writer: GroupCommitLog
     /// Keys personal identifiers out of paths and messages.
-    public let protector: PersonalDataProtector
+    public nonisolated let protector: PersonalDataProtector
     /// How long checkpoints may go without a registry receipt before exchanges are refused;
     /// `nil` never refuses for that reason.
     public let checkpointFailureLimit: Duration?

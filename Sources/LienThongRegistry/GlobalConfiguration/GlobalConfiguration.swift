@@ -230,10 +230,13 @@ public struct GlobalConfiguration: Codable, Sendable, Hashable {
         public var validFrom: Date
         /// End of validity (exclusive).
         public var validUntil: Date
+        /// The endpoints of its services the agreement narrows the call to, in registry order;
+        /// `nil` (absent on the wire) means all of each service's endpoints.
+        public var endpoints: [ServiceEndpoint]?
 
         /// Creates an entry.
         public init(id: String, dataset: DatasetId, services: [ServiceId], consumer: SubsystemId, purposes: [String],
-                    validFrom: Date, validUntil: Date) {
+                    validFrom: Date, validUntil: Date, endpoints: [ServiceEndpoint]? = nil) {
             self.id = id
             self.dataset = dataset
             self.services = services
@@ -241,6 +244,7 @@ public struct GlobalConfiguration: Codable, Sendable, Hashable {
             self.purposes = purposes
             self.validFrom = validFrom
             self.validUntil = validUntil
+            self.endpoints = endpoints
         }
 
         /// Whether the agreement covers a call at `time`: `valid_from <= time < valid_until`.
@@ -254,7 +258,7 @@ public struct GlobalConfiguration: Codable, Sendable, Hashable {
         }
 
         enum CodingKeys: String, CodingKey {
-            case id, dataset, services, consumer, purposes
+            case id, dataset, services, consumer, purposes, endpoints
             case validFrom = "valid_from"
             case validUntil = "valid_until"
         }
@@ -269,6 +273,7 @@ public struct GlobalConfiguration: Codable, Sendable, Hashable {
             purposes = try container.decode([String].self, forKey: .purposes)
             validFrom = try GlobalConfigurationTime.decode(container, .validFrom)
             validUntil = try GlobalConfigurationTime.decode(container, .validUntil)
+            endpoints = try container.decodeIfPresent([ServiceEndpoint].self, forKey: .endpoints)
         }
 
         /// Encodes the entry; dates as RFC 3339 UTC strings with whole seconds (truncated).
@@ -281,6 +286,7 @@ public struct GlobalConfiguration: Codable, Sendable, Hashable {
             try container.encode(purposes, forKey: .purposes)
             try container.encode(GlobalConfigurationTime.format(validFrom), forKey: .validFrom)
             try container.encode(GlobalConfigurationTime.format(validUntil), forKey: .validUntil)
+            try container.encodeIfPresent(endpoints, forKey: .endpoints)
         }
     }
 

@@ -67,7 +67,7 @@ public struct GlobalConfigurationBuilder: Sendable {
             return GlobalConfiguration.AgreementEntry(
                 id: agreement.id, dataset: agreement.dataset, services: Self.sortedIds(agreement.services),
                 consumer: agreement.consumer, purposes: Self.sortedUnique(agreement.purposes),
-                validFrom: validFrom, validUntil: validUntil)
+                validFrom: validFrom, validUntil: validUntil, endpoints: agreement.endpoints)
         }, by: \.id)
 
         return GlobalConfiguration(

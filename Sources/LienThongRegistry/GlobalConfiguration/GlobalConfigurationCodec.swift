@@ -193,11 +193,21 @@ struct GlobalConfigurationJSONWriter {
         byte(UInt8(ascii: "{"))
         key("consumer"); id(a.consumer); comma()
         key("dataset"); id(a.dataset); comma()
+        if let endpoints = a.endpoints {
+            key("endpoints"); array(endpoints) { $0.write($1) }; comma()
+        }
         key("id"); string(a.id); comma()
         key("purposes"); array(a.purposes) { $0.string($1) }; comma()
         key("services"); array(a.services) { $0.id($1) }; comma()
         key("valid_from"); date(a.validFrom); comma()
         key("valid_until"); date(a.validUntil)
+        byte(UInt8(ascii: "}"))
+    }
+
+    private mutating func write(_ endpoint: ServiceEndpoint) {
+        byte(UInt8(ascii: "{"))
+        key("method"); string(endpoint.method); comma()
+        key("path"); string(endpoint.path)
         byte(UInt8(ascii: "}"))
     }
 
@@ -248,14 +258,7 @@ struct GlobalConfigurationJSONWriter {
     private mutating func write(_ s: GlobalConfiguration.ServiceEntry) {
         byte(UInt8(ascii: "{"))
         key("enabled"); bool(s.enabled); comma()
-        key("endpoints")
-        array(s.endpoints) { writer, endpoint in
-            writer.byte(UInt8(ascii: "{"))
-            writer.key("method"); writer.string(endpoint.method); writer.comma()
-            writer.key("path"); writer.string(endpoint.path)
-            writer.byte(UInt8(ascii: "}"))
-        }
-        comma()
+        key("endpoints"); array(s.endpoints) { $0.write($1) }; comma()
         key("id"); id(s.id)
         byte(UInt8(ascii: "}"))
     }
@@ -733,7 +736,7 @@ struct GlobalConfigurationJSONReader {
 
     private mutating func agreement() throws -> GlobalConfiguration.AgreementEntry {
         var id: String?, dataset: DatasetId?, services: [ServiceId]?, consumer: SubsystemId?
-        var purposes: [String]?, validFrom: Date?, validUntil: Date?
+        var purposes: [String]?, validFrom: Date?, validUntil: Date?, endpoints: [ServiceEndpoint]?
         try object { r, key in
             switch key {
             case "id": try r.set(&id, try r.string(), key)
@@ -743,6 +746,7 @@ struct GlobalConfigurationJSONReader {
             case "purposes": try r.set(&purposes, try r.list { try $0.string() }, key)
             case "valid_from": try r.set(&validFrom, try r.date(), key)
             case "valid_until": try r.set(&validUntil, try r.date(), key)
+            case "endpoints": try r.set(&endpoints, try r.list { try $0.endpoint() }, key)
             default: throw r.unknown(key, in: "an agreement")
             }
         }
@@ -751,7 +755,7 @@ struct GlobalConfigurationJSONReader {
             id: try required(id, "id", in: name), dataset: try required(dataset, "dataset", in: name),
             services: try required(services, "services", in: name), consumer: try required(consumer, "consumer", in: name),
             purposes: try required(purposes, "purposes", in: name), validFrom: try required(validFrom, "valid_from", in: name),
-            validUntil: try required(validUntil, "valid_until", in: name))
+            validUntil: try required(validUntil, "valid_until", in: name), endpoints: endpoints)
     }
 
     private mutating func policy() throws -> GlobalConfiguration.Policy {

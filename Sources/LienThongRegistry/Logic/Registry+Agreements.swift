@@ -22,7 +22,7 @@ extension Registry {
             let agreement = try validatedAgreement(
                 dataset: input.dataset, services: input.services, consumer: input.consumer, purposes: input.purposes,
                 legalBasis: input.legalBasis, validFrom: input.validFrom, validUntil: input.validUntil,
-                accessRequestId: nil, now: now)
+                endpoints: input.endpoints, accessRequestId: nil, now: now)
             return .commit(EntityUpserts(agreements: [agreement]), action: "agreement.create",
                            entity: "agreement \(agreement.id)", before: nil, after: try Self.text(agreement),
                            returning: agreement)
@@ -85,6 +85,7 @@ extension Registry {
             let dataset = try existingDataset(input.dataset)
             let services = input.services ?? []
             try checkServices(services, expose: dataset)
+            let endpoints = try checkedEndpoints(input.endpoints, of: services.isEmpty ? dataset.services : services)
             let purposes = try RegistryRules.purposes(input.purposes)
             let justification = try RegistryRules.nonBlank(input.justification, "justification")
             let legalBasis = try RegistryRules.nonBlank(input.legalBasis, "legal_basis")
@@ -95,7 +96,8 @@ extension Registry {
             let request = AccessRequest(
                 id: RegistryState.identifier(RegistryState.accessRequestPrefix, state.lastAccessRequestNumber + 1),
                 consumer: input.consumer, dataset: input.dataset, services: services, purposes: purposes,
-                justification: justification, legalBasis: legalBasis, requestedUntil: requestedUntil, requestedAt: now)
+                justification: justification, legalBasis: legalBasis, requestedUntil: requestedUntil, requestedAt: now,
+                endpoints: endpoints)
             return .commit(EntityUpserts(accessRequests: [request]), action: "access_request.file",
                            entity: "access_request \(request.id)", before: nil, after: try Self.text(request),
                            returning: request)
@@ -137,8 +139,8 @@ extension Registry {
                 guard let legalBasis = RegistryRules.optionalText(input.legalBasis) else {
                     throw .invalid("a refusal must give its legal basis (Decree 194/2025 Art. 16)")
                 }
-                guard input.validFrom == nil, input.validUntil == nil else {
-                    throw .invalid("valid_from and valid_until apply to approvals only")
+                guard input.validFrom == nil, input.validUntil == nil, input.endpoints == nil else {
+                    throw .invalid("valid_from, valid_until and endpoints apply to approvals only")
                 }
                 after.decision = AccessDecision(outcome: .refused, reason: reason, legalBasis: legalBasis,
                                                 decidedBy: actor.subject, decidedAt: now, agreementId: nil)
@@ -155,7 +157,8 @@ extension Registry {
                 let legalBasis = RegistryRules.optionalText(input.legalBasis) ?? before.legalBasis
                 let agreement = try validatedAgreement(
                     dataset: before.dataset, services: services, consumer: before.consumer, purposes: before.purposes,
-                    legalBasis: legalBasis, validFrom: validFrom, validUntil: validUntil, accessRequestId: id, now: now)
+                    legalBasis: legalBasis, validFrom: validFrom, validUntil: validUntil,
+                    endpoints: input.endpoints ?? before.endpoints, accessRequestId: id, now: now)
                 after.decision = AccessDecision(outcome: .approved, reason: RegistryRules.optionalText(input.reason),
                                                 legalBasis: legalBasis, decidedBy: actor.subject, decidedAt: now,
                                                 agreementId: agreement.id)
@@ -196,13 +199,14 @@ extension Registry {
     /// Builds a new agreement with the next id after checking every rule.
     func validatedAgreement(dataset datasetId: DatasetId, services: [ServiceId], consumer: SubsystemId,
                             purposes: [String], legalBasis: String, validFrom: Date, validUntil: Date,
-                            accessRequestId: String?, now: Date) throws(RegistryError) -> Agreement {
+                            endpoints: [ServiceEndpoint]? = nil, accessRequestId: String?, now: Date) throws(RegistryError) -> Agreement {
         let dataset = try existingDataset(datasetId)
         _ = try enabledMember(dataset.owner, "the owner of dataset \(datasetId.canonical)")
         guard !services.isEmpty else {
             throw .invalid("an agreement must name at least one service of the dataset owner \(dataset.owner.canonical)")
         }
         try checkServices(services, expose: dataset)
+        let endpoints = try checkedEndpoints(endpoints, of: services)
         _ = try existingSubsystem(consumer)
         _ = try enabledMember(consumer.member, "the consumer")
         let purposes = try RegistryRules.purposes(purposes)
@@ -215,7 +219,26 @@ extension Registry {
         return Agreement(
             id: RegistryState.identifier(RegistryState.agreementPrefix, state.lastAgreementNumber + 1),
             dataset: datasetId, services: services, consumer: consumer, purposes: purposes, legalBasis: legalBasis,
-            validFrom: from, validUntil: until, status: .active, accessRequestId: accessRequestId, createdAt: now)
+            validFrom: from, validUntil: until, status: .active, accessRequestId: accessRequestId, createdAt: now,
+            endpoints: endpoints)
+    }
+
+    /// An agreement (or access request) may only narrow: each endpoint it names must be one of
+    /// the registered endpoints of one of its services (methods compared upper-cased, paths
+    /// exactly). `nil` stays `nil` (all endpoints); an empty list, or one naming no endpoint of
+    /// the services, is refused.
+    func checkedEndpoints(_ endpoints: [ServiceEndpoint]?, of services: [ServiceId]) throws(RegistryError) -> [ServiceEndpoint]? {
+        guard let endpoints else { return nil }
+        guard !endpoints.isEmpty else {
+            throw .invalid("endpoints, when given, must name at least one endpoint; leave it out to cover all of the services' endpoints")
+        }
+        let normalised = try RegistryRules.endpoints(endpoints)
+        let registered = Set(services.flatMap { state.services[$0.canonical]?.endpoints ?? [] }.map { ServiceEndpoint(method: $0.method.uppercased(), path: $0.path) })
+        for endpoint in normalised where !registered.contains(endpoint) {
+            throw .invalid("endpoint \(endpoint.method) \(endpoint.path.prefix(200)) is not a registered endpoint of "
+                + services.map(\.canonical).joined(separator: ", "))
+        }
+        return normalised
     }
 
     /// Each service must exist, be provided by the dataset's owner and expose the dataset.

@@ -153,10 +153,14 @@ public struct NewAgreement: Codable, Sendable, Hashable {
     public var validFrom: Date
     /// End of validity; must be after `validFrom`.
     public var validUntil: Date
+    /// The endpoints the agreement narrows calls to; each must be one of the registered endpoints
+    /// of one of `services`. Absent: all of each service's endpoints.
+    public var endpoints: [ServiceEndpoint]?
 
     /// Creates the input.
     public init(dataset: DatasetId, services: [ServiceId], consumer: SubsystemId, purposes: [String], legalBasis: String,
-                validFrom: Date, validUntil: Date) {
+                validFrom: Date, validUntil: Date, endpoints: [ServiceEndpoint]? = nil) {
+        self.endpoints = endpoints
         self.dataset = dataset
         self.services = services
         self.consumer = consumer
@@ -183,10 +187,14 @@ public struct NewAccessRequest: Codable, Sendable, Hashable {
     public var legalBasis: String
     /// Requested end of validity; must be in the future. One year from approval if absent.
     public var requestedUntil: Date?
+    /// The endpoints asked for; each must be a registered endpoint of one of the services asked
+    /// for (of the dataset's services if none). Absent: all of them.
+    public var endpoints: [ServiceEndpoint]?
 
     /// Creates the input.
     public init(consumer: SubsystemId, dataset: DatasetId, services: [ServiceId]? = nil, purposes: [String],
-                justification: String, legalBasis: String, requestedUntil: Date? = nil) {
+                justification: String, legalBasis: String, requestedUntil: Date? = nil, endpoints: [ServiceEndpoint]? = nil) {
+        self.endpoints = endpoints
         self.consumer = consumer
         self.dataset = dataset
         self.services = services
@@ -214,10 +222,13 @@ public struct AccessDecisionInput: Codable, Sendable, Hashable {
     public var validFrom: Date?
     /// End of the agreement's validity (approval only).
     public var validUntil: Date?
+    /// The endpoints the agreement narrows calls to (approval only; default: the request's).
+    public var endpoints: [ServiceEndpoint]?
 
     /// Creates the input.
     public init(outcome: AccessDecision.Outcome, reason: String? = nil, legalBasis: String? = nil,
-                validFrom: Date? = nil, validUntil: Date? = nil) {
+                validFrom: Date? = nil, validUntil: Date? = nil, endpoints: [ServiceEndpoint]? = nil) {
+        self.endpoints = endpoints
         self.outcome = outcome
         self.reason = reason
         self.legalBasis = legalBasis

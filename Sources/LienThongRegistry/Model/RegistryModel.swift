@@ -207,6 +207,9 @@ public struct Agreement: Codable, Sendable, Hashable, Identifiable {
     public var accessRequestId: String?
     /// When it was created.
     public var createdAt: Date
+    /// The endpoints of its services it narrows calls to (each one of a service's registered
+    /// endpoints); absent means all of each service's endpoints.
+    public var endpoints: [ServiceEndpoint]?
 
     /// Whether it covers a call at `time` (status active and within the dates).
     public func isInForce(at time: Date) -> Bool {
@@ -216,7 +219,8 @@ public struct Agreement: Codable, Sendable, Hashable, Identifiable {
     /// Creates an agreement.
     public init(id: String, dataset: DatasetId, services: [ServiceId], consumer: SubsystemId, purposes: [String],
                 legalBasis: String, validFrom: Date, validUntil: Date, status: AgreementStatus,
-                accessRequestId: String? = nil, createdAt: Date) {
+                accessRequestId: String? = nil, createdAt: Date, endpoints: [ServiceEndpoint]? = nil) {
+        self.endpoints = endpoints
         self.id = id
         self.dataset = dataset
         self.services = services
@@ -287,10 +291,14 @@ public struct AccessRequest: Codable, Sendable, Hashable, Identifiable {
     public var requestedAt: Date
     /// The decision, once taken.
     public var decision: AccessDecision?
+    /// The endpoints asked for (absent: all of the services' endpoints).
+    public var endpoints: [ServiceEndpoint]?
 
     /// Creates a request.
     public init(id: String, consumer: SubsystemId, dataset: DatasetId, services: [ServiceId], purposes: [String],
-                justification: String, legalBasis: String, requestedUntil: Date?, requestedAt: Date, decision: AccessDecision? = nil) {
+                justification: String, legalBasis: String, requestedUntil: Date?, requestedAt: Date, decision: AccessDecision? = nil,
+                endpoints: [ServiceEndpoint]? = nil) {
+        self.endpoints = endpoints
         self.id = id
         self.consumer = consumer
         self.dataset = dataset

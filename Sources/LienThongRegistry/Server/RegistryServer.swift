@@ -113,6 +113,10 @@ public struct RegistryServer: Sendable {
 
     private func makeServiceGroup(signals: [UnixSignal], onRunning: @escaping @Sendable (Int) async -> Void) async throws -> ServiceGroup {
         let c = configuration
+        // A private key that group or others may read stops the registry at start, as ssh refuses one.
+        for key in [c.tlsKeyFile, c.configurationSigningKeyFile] + (c.evidenceKeyFile.map { [$0] } ?? []) {
+            try PrivateKeyFile.checkPermissions(key)
+        }
         try FileManager.default.createDirectory(atPath: c.dataDirectory, withIntermediateDirectories: true)
         let data = URL(fileURLWithPath: c.dataDirectory)
         let store = try SQLiteRegistryStore(path: data.appendingPathComponent("registry.sqlite").path)

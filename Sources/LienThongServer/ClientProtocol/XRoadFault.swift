@@ -21,6 +21,11 @@ public struct XRoadFault: Error, Sendable, Hashable, CustomStringConvertible {
     /// The identifier under which the failure can be found in the server's logs.
     public let detail: UUID
 
+    /// Whether the exchange is recorded as a failure of the provider (outcome `failed`) although
+    /// the type is not a failure type: a provider that answered what no honest provider sends,
+    /// such as an unsigned `AccessDenied`. Not part of the answer.
+    public var providerFailure: Bool = false
+
     /// Creates a fault.
     ///
     /// - parameters:

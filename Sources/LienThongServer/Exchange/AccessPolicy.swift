@@ -4,7 +4,7 @@ import LienThongCore
 import LienThongRegistry
 
 /// The agreement check both servers run (ARCHITECTURE §4 steps 2 and 4): an agreement in force
-/// must cover consumer × service (and so its dataset) × purpose.
+/// must cover consumer × service (and so its dataset) × purpose × endpoint (method and path).
 public enum AccessPolicy {
     /// Returns the agreement that allows the call, or throws `AccessDenied` for the checking side.
     ///
@@ -13,11 +13,16 @@ public enum AccessPolicy {
     ///   - service: the service called.
     ///   - purpose: the `X-LienThong-Purpose` value, if any. It is required when every
     ///     agreement covering the call lists purposes.
+    ///   - method: the HTTP method of the call.
+    ///   - path: the service path of the call (after the service id; a query is ignored). The
+    ///     service's registered endpoints, narrowed by the agreement's (``EndpointAccess``), must
+    ///     match it (``EndpointTemplate``); a service with no endpoint registered is reachable by
+    ///     no call. Messages name the registered endpoints, never the request's path.
     ///   - index: the configuration in force.
     ///   - side: the checking side (selects the error type).
     ///   - now: the time of the call.
     public static func agreement(
-        client: ClientId, service: ServiceId, purpose: String?, index: GlobalConfigurationIndex,
+        client: ClientId, service: ServiceId, purpose: String?, method: String, path: String, index: GlobalConfigurationIndex,
         side: ExchangeSide, now: Date
     ) throws(XRoadFault) -> GlobalConfiguration.AgreementEntry {
         let denied: XRoadErrorType = side == .consumer ? .consumerAccessDenied : .providerAccessDenied
@@ -43,17 +48,30 @@ public enum AccessPolicy {
             }
             throw XRoadFault(denied, "No sharing agreement allows \(consumer) to call \(service).")
         }
+        let eligible: [GlobalConfiguration.AgreementEntry]
         if let purpose {
-            guard let match = inForce.first(where: { $0.allows(purpose: purpose) }) else {
+            eligible = inForce.filter { $0.allows(purpose: purpose) }
+            guard !eligible.isEmpty else {
                 let allowed = Set(inForce.flatMap(\.purposes)).sorted().joined(separator: ", ")
                 throw XRoadFault(denied, "Purpose \(purpose) is not covered by the agreement for \(consumer) on \(service); allowed purposes: \(allowed).")
             }
-            return match
+        } else {
+            eligible = inForce.filter { $0.purposes.isEmpty }
+            guard !eligible.isEmpty else {
+                let allowed = Set(inForce.flatMap(\.purposes)).sorted().joined(separator: ", ")
+                throw XRoadFault(denied, "The agreement for \(consumer) on \(service) lists purposes; send \(XRoadHeader.purpose) with one of: \(allowed).")
+            }
         }
-        guard let open = inForce.first(where: { $0.purposes.isEmpty }) else {
-            let allowed = Set(inForce.flatMap(\.purposes)).sorted().joined(separator: ", ")
-            throw XRoadFault(denied, "The agreement for \(consumer) on \(service) lists purposes; send \(XRoadHeader.purpose) with one of: \(allowed).")
+        guard let entry = index.service(service) else {
+            throw XRoadFault(denied, "Service \(service) is not in the global configuration; none of its endpoints can be called.")
         }
-        return open
+        var covered: [ServiceEndpoint] = []
+        for agreement in eligible {
+            let allowed = EndpointAccess.allowed(service: entry, agreement: agreement)
+            if EndpointAccess.permits(allowed, method: method, path: path) { return agreement }
+            covered += allowed.filter { !covered.contains($0) }
+        }
+        throw XRoadFault(denied, "No agreement for \(consumer) on \(service) covers this method and path; "
+            + "the endpoints it may call are: \(EndpointAccess.list(covered)).")
     }
 }

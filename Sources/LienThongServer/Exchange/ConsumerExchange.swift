@@ -70,7 +70,9 @@ struct ConsumerExchange: Sendable {
             }
             // Known before the agreement check, so that a refusal still says which dataset was asked for.
             event.dataset = index.dataset(exposedBy: parsed.service)?.canonical
+            // The endpoint too, before anything is signed: the service's registered endpoints, narrowed by the agreement.
             let agreement = try AccessPolicy.agreement(client: parsed.client, service: parsed.service, purpose: parsed.purpose,
+                                                       method: parsed.method, path: parsed.target.remainingPath,
                                                        index: index, side: .consumer, now: now)
             event.agreement = agreement.id
             event.dataset = agreement.dataset.canonical
@@ -125,10 +127,17 @@ struct ConsumerExchange: Sendable {
         let errorHeader = answer.header(XRoadHeader.error)
         let answerSignature = answer.header(InterServerHeader.signature)
         if answerSignature == nil, let errorHeader {
-            // The provider refused before it could bind an answer to a verified request
-            // (TLS, configuration, malformed or unverifiable request): relay its error as is.
-            let relayed = try await Self.relayedFault(errorHeader, body: answer.body)
-            throw relayed
+            // Only a refusal the provider makes before it has verified the request (TLS,
+            // configuration, malformed or unverifiable request) can come unsigned: relay it, its
+            // text bounded and sanitised. Any other unsigned error is a provider failure.
+            guard let type = XRoadErrorType(parsing: errorHeader), Self.unsignedRefusals.contains(type) else {
+                var fault = XRoadFault(.consumerInvalidSignature,
+                                       "The provider's security server answered \(PeerText.sanitised(errorHeader, limit: 120)) without a signature; "
+                                           + "a provider signs every answer once it has verified the request, so the answer is not trusted.")
+                fault.providerFailure = true
+                throw fault
+            }
+            throw await Self.relayedFault(type, body: answer.body)
         }
         let canonicalResponse = CanonicalMessage.response(to: canonical, status: answer.status, headers: answer.headers, bodyDigest: answer.body.sha256)
         _ = try await SignedMessageCheck.verify(
@@ -159,7 +168,7 @@ struct ConsumerExchange: Sendable {
         var result = Result(response: response)
         if let errorHeader {
             result.providerError = XRoadErrorType(parsing: errorHeader) ?? .providerInternalError
-            result.providerMessage = try? await Self.errorMessage(in: answer.body)
+            result.providerMessage = (try? await Self.errorMessage(in: answer.body)).map { PeerText.sanitised($0) }
         }
         return result
     }
@@ -205,7 +214,8 @@ struct ConsumerExchange: Sendable {
                                 subsystem: SubsystemId) throws(XRoadFault) {
         switch local.connection {
         case .http:
-            guard !connection.isHTTPS else { return }
+            // On every listener: an `http` client that comes on the HTTPS listener (with some
+            // certificate the listener accepts) still connects from its allowed addresses only.
             let allowed = local.allowedAddresses.isEmpty ? ["127.0.0.1", "::1"] : local.allowedAddresses
             guard let address = connection.address, allowed.contains(address) else {
                 throw XRoadFault(.consumerUnknownClient, "Client \(subsystem) may not connect from this address.")
@@ -218,10 +228,22 @@ struct ConsumerExchange: Sendable {
         }
     }
 
-    /// The provider's unsigned error, as a fault of the same type and message.
-    static func relayedFault(_ typeName: String, body: SpooledBody) async throws(XRoadFault) -> XRoadFault {
-        let type = XRoadErrorType(parsing: typeName) ?? .consumerInternalError
-        let message = (try? await errorMessage(in: body)) ?? "The provider's security server refused the request."
+    /// The error types a provider raises before it has verified the request, and so cannot sign
+    /// (``ProviderExchange``: everything thrown before its `Binding` exists, and the answers its
+    /// runtime gives when the audit record or the signature of an answer fails): the request's
+    /// own faults (`Client.*`), TLS authentication, the request's signature and certificate, an
+    /// outdated configuration, an unknown service, and the provider's logging and internal
+    /// failures. Every other error type is signed by an honest provider.
+    static let unsignedRefusals: Set<XRoadErrorType> = [
+        .badRequest, .invalidProtocolVersion, .invalidClientIdentifier, .missingClientHeader, .invalidHttpMethod,
+        .invalidSecurityServer, .requestTooLarge,
+        .providerSslAuthenticationFailed, .providerInvalidSignature, .providerCertValidation, .providerOutdatedGlobalConf,
+        .providerUnknownService, .providerLoggingFailed, .providerInternalError,
+    ]
+
+    /// The provider's unsigned error, as a fault of the same type with its message bounded and sanitised.
+    static func relayedFault(_ type: XRoadErrorType, body: SpooledBody) async -> XRoadFault {
+        let message = (try? await errorMessage(in: body)).map { PeerText.sanitised($0) } ?? "The provider's security server refused the request."
         return XRoadFault(type, message)
     }
 

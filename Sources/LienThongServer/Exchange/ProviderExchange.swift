@@ -130,7 +130,9 @@ struct ProviderExchange: Sendable {
 
         // Agreement, then the data owner's veto.
         event.dataset = index.dataset(exposedBy: parsed.service)?.canonical
+        // The endpoint too: what a consumer signed is no licence for an endpoint its agreement does not cover.
         let agreement = try AccessPolicy.agreement(client: parsed.client, service: parsed.service, purpose: parsed.purpose,
+                                                   method: parsed.method, path: parsed.target.remainingPath,
                                                    index: index, side: .provider, now: now)
         event.agreement = agreement.id
         event.dataset = agreement.dataset.canonical

@@ -48,6 +48,10 @@ public final class SecurityServerRuntime: Sendable {
     public let replays: ReplayGuard
     /// The server's logger (exchange refusals, operations API calls).
     let logger: Logger
+    /// Tokenises personal identifiers in text bound for the log, as the audit record does: the
+    /// audit log's own protector (same key, so a token in the log is the token in the record), or
+    /// one with a random key when the audit sink keeps none.
+    let logProtector: PersonalDataProtector?
 
     /// Creates a runtime; the configuration must have been validated.
     public init(configuration: SecurityServerConfiguration, serverId: SecurityServerId, trust: TrustState, signer: MemberSigner,
@@ -89,6 +93,17 @@ public final class SecurityServerRuntime: Sendable {
         self.requestLimits = .default
         self.veto = VetoState(ProviderVeto(configuration.veto))
         self.replays = ReplayGuard(window: TimeInterval(configuration.limits.replayWindowSeconds))
+        var generator = SystemRandomNumberGenerator()
+        self.logProtector = (audit as? AuditLog)?.protector
+            ?? (try? PersonalDataProtector(key: (0..<32).map { _ in UInt8.random(in: 0...255, using: &generator) },
+                                           servicePatterns: configuration.audit.servicePatterns))
+    }
+
+    /// `text` as it may be logged: personal identifiers (citizen id numbers, the configured
+    /// per-service patterns) replaced by `{pid:<token>}`, then bounded and on one line
+    /// (``PeerText``). Nothing of a request's path or query reaches the log any other way.
+    func loggable(_ text: String, service: String? = nil) -> String {
+        PeerText.sanitised(logProtector.map { $0.protect(path: text, service: service).text } ?? "[withheld]", limit: 2048)
     }
 
     /// The current time on this server's clock.
@@ -167,7 +182,7 @@ public final class SecurityServerRuntime: Sendable {
                 let signed = try await exchange.signedResponse(
                     status: error.httpStatus, headers: error.headers, body: SpooledBody(bytes: Array(error.jsonBody())),
                     binding: binding, event: &event)
-                log(error)
+                log(error, service: event.service)
                 return await release(signed, event: event, loggingFailed: .providerLoggingFailed)
             } catch {
                 return await refuse(error, event: event, loggingFailed: .providerLoggingFailed)
@@ -185,7 +200,7 @@ public final class SecurityServerRuntime: Sendable {
             try await audit.record(event)
         } catch {
             let fault = XRoadFault(loggingFailed, "The exchange could not be recorded in the audit log; it is refused.")
-            logger.error("audit record failed: \(error)", metadata: ["detail": "\(fault.body.detail)"])
+            logger.error("audit record failed", metadata: ["error": "\(loggable("\(error)", service: event.service))", "detail": "\(fault.body.detail)"])
             metrics.recordExchange(side: event.side, service: event.service ?? "-", outcome: fault.type.name, duration: .seconds(event.duration))
             return ExchangeHTTP.faultResponse(fault)
         }
@@ -196,15 +211,17 @@ public final class SecurityServerRuntime: Sendable {
     /// Records a refusal or failure and answers it.
     private func refuse(_ fault: XRoadFault, event: ExchangeEvent, loggingFailed: XRoadErrorType) async -> Response {
         var event = event
-        event.outcome = fault.type.isFailure ? .failed : .refused
+        event.outcome = fault.type.isFailure || fault.providerFailure ? .failed : .refused
         event.errorType = fault.type.name
         event.errorMessage = fault.message
         event.status = fault.httpStatus
-        log(fault)
+        log(fault, service: event.service)
         return await release(ExchangeHTTP.faultResponse(fault), event: event, loggingFailed: loggingFailed)
     }
 
-    private func log(_ fault: XRoadFault) {
-        logger.info("exchange refused", metadata: ["type": "\(fault.type.name)", "message": "\(fault.message)", "detail": "\(fault.body.detail)"])
+    private func log(_ fault: XRoadFault, service: String?) {
+        logger.info("exchange refused", metadata: [
+            "type": "\(fault.type.name)", "message": "\(loggable(fault.message, service: service))", "detail": "\(fault.body.detail)",
+        ])
     }
 }

@@ -118,7 +118,7 @@ public struct MetaserviceResponder: Sendable {
                 throw XRoadFault(.badRequest, "getOpenAPI needs the query parameter serviceCode")
             }
             return try openAPI(provider: try required(provider, metaservice), serviceCode: code,
-                               serviceVersion: query[Self.serviceVersionParameter])
+                               serviceVersion: query[Self.serviceVersionParameter], client: client, at: time)
         }
     }
 
@@ -187,10 +187,25 @@ public struct MetaserviceResponder: Sendable {
     ///     - client: The calling client; a member client gets an empty list.
     ///     - time: The instant agreements are judged at.
     /// - throws: `Server.ServerProxy.UnknownService` if the subsystem is not in the global configuration.
+    ///
+    /// Each service is listed with exactly the endpoints the client may call: the service's
+    /// registered endpoints narrowed by its agreements in force (their union); a service of which
+    /// it may call no endpoint is left out.
     public func allowedMethods(provider: SubsystemId, client: ClientId, at time: Date) throws(XRoadFault) -> [MetaserviceMethod] {
         let services = try services(of: provider)
         guard let consumer = client.subsystem else { return [] }
-        return services.filter { index.isCallable(consumer: consumer, service: $0.id, at: time) }.map(method)
+        return services.compactMap { entry in
+            guard index.isCallable(consumer: consumer, service: entry.id, at: time) else { return nil }
+            let endpoints = callableEndpoints(entry, consumer: consumer, at: time)
+            guard !endpoints.isEmpty else { return nil }
+            return MetaserviceMethod(service: entry.id, serviceType: localDocument(entry.id) == nil ? .rest : .openAPI, endpoints: endpoints)
+        }
+    }
+
+    /// The endpoints of `entry` that `consumer`'s agreements in force at `time` cover, in registry order.
+    func callableEndpoints(_ entry: GlobalConfiguration.ServiceEntry, consumer: SubsystemId, at time: Date) -> [ServiceEndpoint] {
+        let covered = index.agreements(consumer: consumer, service: entry.id, at: time).flatMap { EndpointAccess.allowed(service: entry, agreement: $0) }
+        return entry.endpoints.filter { covered.contains($0) }
     }
 
     /// The OpenAPI document of one of `provider`'s services (`getOpenAPI`): the provider's own text
@@ -202,7 +217,11 @@ public struct MetaserviceResponder: Sendable {
     ///     - serviceVersion: The service version, needed only when the code has several.
     /// - throws: `Server.ServerProxy.UnknownService` for an unknown provider or service,
     ///   `Client.BadRequest` for a code offered in several versions without `serviceVersion`.
-    public func openAPI(provider: SubsystemId, serviceCode: String, serviceVersion: String? = nil) throws(XRoadFault) -> MetaserviceResponse {
+    ///     - client: The calling client and the instant of the call: when its agreements in force
+    ///       narrow the service to some of its endpoints, the answer is the generated document of
+    ///       exactly those.
+    public func openAPI(provider: SubsystemId, serviceCode: String, serviceVersion: String? = nil,
+                        client: ClientId? = nil, at time: Date? = nil) throws(XRoadFault) -> MetaserviceResponse {
         let candidates = try services(of: provider).filter { entry in
             entry.id.serviceCode == serviceCode && (serviceVersion == nil || entry.id.serviceVersion == serviceVersion)
         }
@@ -218,6 +237,12 @@ public struct MetaserviceResponder: Sendable {
         } else {
             let versions = candidates.compactMap(\.id.serviceVersion).joined(separator: ", ")
             throw XRoadFault(.badRequest, "service \(serviceCode) has several versions (\(versions)); add serviceVersion")
+        }
+        if let consumer = client?.subsystem, let time {
+            let callable = callableEndpoints(entry, consumer: consumer, at: time)
+            if !callable.isEmpty, callable != entry.endpoints {
+                return Self.json(GeneratedOpenAPIDocument(service: entry.id, endpoints: callable).jsonBytes())
+            }
         }
         if let text = localDocument(entry.id) {
             let isJSON = text.first(where: { !$0.isWhitespace }) == "{"

@@ -65,7 +65,7 @@ struct OperationsResponder: Sendable {
             throw .notFound("there is no operation \(method) \(Self.printable(path, limit: 120)) on this server")
         } catch {
             let metadata: Logger.Metadata = [
-                "status": "\(error.status)", "type": "\(error.type)", "message": "\(error.message)", "detail": "\(error.body.detail)",
+                "status": "\(error.status)", "type": "\(error.type)", "message": "\(runtime.loggable(error.message))", "detail": "\(error.body.detail)",
                 "peer": "\(channel.remoteAddress?.ipAddress ?? "-")",
             ]
             if error.status >= 500 {

@@ -81,6 +81,14 @@ public struct LienThongSecurityServer: Sendable {
         try c.validate()
         let serverId = try SecurityServerId(parsing: c.serverId)
         let data = URL(fileURLWithPath: c.dataDirectory)
+        // A private key that group or others may read stops the server at start, as ssh refuses
+        // one: the TLS key, the member signing key and the audit HMAC key (if it exists yet).
+        let hmacKeyFile = c.audit.hmacKeyFile ?? data.appendingPathComponent("audit-hmac.key").path
+        var keyFiles = [c.tlsKeyFile, c.signingKeyFile]
+        if FileManager.default.fileExists(atPath: hmacKeyFile) { keyFiles.append(hmacKeyFile) }
+        for file in keyFiles {
+            do { try PrivateKeyFile.checkPermissions(file) } catch { throw SecurityServerConfigurationError(error.message) }
+        }
         try FileManager.default.createDirectory(at: data.appendingPathComponent("spool"), withIntermediateDirectories: true,
                                                 attributes: [.posixPermissions: 0o700])
         var quiet = logger
