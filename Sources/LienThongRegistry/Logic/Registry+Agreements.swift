@@ -78,6 +78,7 @@ extension Registry {
     /// - throws: `.notFound`, `.invalid`, `.conflict` (disabled member), `.storage`.
     public func fileAccessRequest(_ input: NewAccessRequest, actor: RegistryActor) async throws(RegistryError) -> AccessRequest {
         try await perform(actor: actor) { now throws(RegistryError) in
+            try Self.authorize(actor, toActFor: input.consumer.member, "file an access request for \(input.consumer.canonical)")
             try RegistryRules.freeText(input.justification, "justification", limit: RegistryRules.maxReasonLength)
             try RegistryRules.freeText(input.legalBasis, "legal_basis", limit: RegistryRules.maxLegalBasisLength)
             _ = try existingSubsystem(input.consumer)
