@@ -232,8 +232,11 @@ enum DemoRegistry {
                                                        "Nghị định 104/2022/NĐ-CP", from: -90, until: 275, "active, used")
         result.dormant = try await agreement(bca, danangResidents, danCu, populationService, [purposeHousing],
                                              "Nghị định 104/2022/NĐ-CP", from: -120, until: 245, "active, never used: dormant")
+        // The registry refuses an agreement already over when it is made (docs/registry-api.md):
+        // this one runs out three seconds after it is made, and the setup waits for that below.
         result.expired = try await agreement(justice, danangOneStop, hoTich, civilService, [purposeBirth],
-                                             "Nghị định 63/2024/NĐ-CP", from: -400, until: -35, "expired 35 days ago")
+                                             "Nghị định 63/2024/NĐ-CP", from: -400, until: 3 / day, "runs out in 3 seconds")
+        let expiredAt = RegistryJSON.wholeSecond(now).addingTimeInterval(3)
 
         let renewal: AccessRequest = try await operatorOf(danang).post("/api/v1/access-requests", NewAccessRequest(
             consumer: try SubsystemId(parsing: danangOneStop), dataset: hoTich, purposes: ["9.000001"],
@@ -248,6 +251,8 @@ enum DemoRegistry {
             justification: "Xác nhận nơi cư trú cho hồ sơ nhà ở xã hội", legalBasis: "Luật Nhà ở 2023"))
         result.pendingRequest = pending.id
         say("   access request \(pending.id): \(hanoiOneStop) → \(danCu.datasetCode) for \(purposeHousing), waiting for Bộ Công an's decision")
+        while Date() < expiredAt { try await Task.sleep(for: .milliseconds(100)) }
+        say("   agreement \(result.expired) has run out: it is expired from now on")
         let verification: AuditTrailVerification = try await api.get("/api/v1/audit-trail/verify")
         say("   admin audit trail: \(verification.count) entries, each with its actor's role and member, hash chain verified")
         return result

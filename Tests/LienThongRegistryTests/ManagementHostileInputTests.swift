@@ -102,7 +102,8 @@ struct ManagementHostileInputTests {
     /// Starts a PKI, its OCSP responder and a registry; `body` runs once per start of the
     /// registry on the same data directory (`starts` times), so the store's contents can be read
     /// after a restart.
-    static func withRegistry(starts: Int, _ body: (_ run: Int, _ live: Live) async throws -> Void) async throws {
+    static func withRegistry(starts: Int, prepare: (_ dataDirectory: URL) async throws -> Void = { _ in },
+                             _ body: (_ run: Int, _ live: Live) async throws -> Void) async throws {
         let root = FileManager.default.temporaryDirectory.appendingPathComponent("lienthong-hostile-\(UUID().uuidString)")
         defer { try? FileManager.default.removeItem(at: root) }
         let pkiDir = root.appendingPathComponent("pki")
@@ -118,6 +119,8 @@ struct ManagementHostileInputTests {
             .anonymous: try Peer(pki: pki, record: nil),
         ]
         
+        try FileManager.default.createDirectory(at: root.appendingPathComponent("data"), withIntermediateDirectories: true)
+        try await prepare(root.appendingPathComponent("data"))
         try await DevelopmentOCSPService(pki: pki).withRunning(host: "127.0.0.1", port: 0) { ocspPort in
             // A long validity: the configuration is re-signed only on a change during the test.
             let configuration = RegistryServerConfiguration(
@@ -216,6 +219,117 @@ struct ManagementHostileInputTests {
                 try await auditorDatesAreStrict(live)
             }
         }
+    }
+
+    // MARK: - The API contract (issue 15 item 9)
+
+    /// The contract schemathesis checks, on a real registry: a body key the operation does not
+    /// define is refused (400, nothing changes) rather than ignored; each entity and action path
+    /// answers another method with 405 and an `Allow` naming exactly what that path takes (an
+    /// unknown action, or a path that is no resource, 404); the auditor sees an agreement past its
+    /// `valid_until` as `expired`, as the compliance tables do. The store is seeded before the
+    /// registry starts, with a clock in 2025, so that one agreement is over by now.
+    @Test("unknown body keys are 400, 405 Allow is exact per path, the auditor sees expired agreements as expired")
+    func apiContract() async throws {
+        try await Self.withRegistry(starts: 1, prepare: { data in
+            let clock = RTClock(RTFixtures.start)
+            let (registry, _) = try await RTFixtures.registry(in: data, clock: clock)
+            try await RTFixtures.seed(registry, clock: clock)
+            // AG-000001 ended on 2025-07-02; AG-000002 runs to 2099; AG-000003 starts in 2098.
+            _ = try await registry.createAgreement(RTFixtures.agreementInput(validUntil: RTFixtures.start.addingTimeInterval(86_400)), actor: RTFixtures.admin)
+            let far = try #require(ISO8601DateFormatter().date(from: "2099-01-01T00:00:00Z"))
+            _ = try await registry.createAgreement(RTFixtures.agreementInput(validUntil: far), actor: RTFixtures.admin)
+            _ = try await registry.createAgreement(RTFixtures.agreementInput(validFrom: far.addingTimeInterval(-365 * 86_400), validUntil: far),
+                                                   actor: RTFixtures.admin)
+            _ = try await registry.fileAccessRequest(RTFixtures.accessRequestInput(), actor: RTFixtures.admin)
+        }) { _, live in
+            try await unknownKeysAreRefused(live)
+            try await allowMatchesEachPath(live)
+            try await auditorSeesEffectiveStatus(live)
+        }
+    }
+
+    /// Every collection and the trail, as bytes.
+    func contractState(_ live: Live) async throws -> [Data] {
+        var bodies: [Data] = []
+        for path in ["/api/v1/members", "/api/v1/subsystems", "/api/v1/servers", "/api/v1/services", "/api/v1/datasets",
+                     "/api/v1/agreements", "/api/v1/access-requests", "/api/v1/audit-trail?limit=1000"] {
+            let answer = try await live.get(path)
+            guard answer.status == 200 else { throw Failure("GET \(path): \(answer.status) \(answer.text)") }
+            bodies.append(answer.body)
+        }
+        bodies.append(Data(String(try await serial(live)).utf8))
+        return bodies
+    }
+
+    func unknownKeysAreRefused(_ live: Live) async throws {
+        let g22 = RTFixtures.ministry.canonical, h29 = RTFixtures.province.canonical
+        let bodies: [(String, String)] = [
+            ("/api/v1/members", #"{"id":"VN/GOV/000.00.00.X01","name":"Cơ quan mới","kind":"central","dry_run":true,"disabled":true}"#),
+            ("/api/v1/members", #"{"id":"VN/GOV/000.00.00.X01","name":"Cơ quan mới","kind":"central","nameEN":"x"}"#),
+            ("/api/v1/members", #"{"id":"VN/GOV/000.00.00.X01","name":"Cơ quan mới","kind":"central","name_en":null}"#),
+            ("/api/v1/subsystems", #"{"id":"\#(g22)/MOI","owner":"\#(h29)"}"#),
+            ("/api/v1/servers", #"{"id":"\#(g22)/ss2","address":"10.0.0.2:5500","tls_certificate":"x","pinned":false}"#),
+            ("/api/v1/services", #"{"id":"\#(g22)/DANCU/moi","endpoints":[{"method":"GET","path":"/v1/x","public":true}]}"#),
+            ("/api/v1/services", #"{"id":"\#(g22)/DANCU/moi","enabled":true,"disabled":true}"#),
+            ("/api/v1/datasets", #"{"id":"\#(g22)/datasets/moi","name_vi":"Mới","name_en":"New","classification":"public","personal_data":false,"legal_basis":"Luật","services":[],"owner":"\#(h29)"}"#),
+            ("/api/v1/agreements", #"{"dataset":"\#(RTFixtures.citizens.canonical)","services":["\#(RTFixtures.lookup.canonical)"],"consumer":"\#(RTFixtures.provinceDVC.canonical)","purposes":["1.1"],"legal_basis":"Luật","valid_from":"2026-01-01T00:00:00Z","valid_until":"2030-01-01T00:00:00Z","status":"revoked"}"#),
+            ("/api/v1/access-requests", #"{"consumer":"\#(RTFixtures.provinceDVC.canonical)","dataset":"\#(RTFixtures.citizens.canonical)","purposes":["1.1"],"justification":"Lý do","legal_basis":"Luật","approved":true}"#),
+            ("/api/v1/access-requests/AR-000001:decide", #"{"outcome":"refused","reason":"Không","legal_basis":"Luật","notify":false}"#),
+        ]
+        let before = try await contractState(live)
+        for (path, body) in bodies {
+            let answer = try await live.send(.admin, .POST, path, body: Array(body.utf8))
+            #expect(answer.status == 400 && answer.headers.first(name: "X-Road-Error") == "Client.BadRequest",
+                    "POST \(path) \(body): \(answer.status) \(answer.text)")
+            #expect(answer.text.contains("unknown field") || answer.text.contains("is null"), "POST \(path): \(answer.text)")
+        }
+        #expect(try await contractState(live) == before, "a body with an unknown key changed the registry")
+        // A member without the extra keys is created, and enabled.
+        let created = try await live.ok(.POST, "/api/v1/members", #"{"id":"VN/GOV/000.00.00.X02","name":"Cơ quan mới","kind":"central"}"#, status: 201)
+        #expect(try RegistryJSONCoder.decoder().decode(Member.self, from: created.body).disabled == false)
+    }
+
+    func allowMatchesEachPath(_ live: Live) async throws {
+        let member = "/api/v1/members/\(RTFixtures.ministry.canonical)"
+        let service = "/api/v1/services/\(RTFixtures.lookup.canonical)"
+        let dataset = "/api/v1/datasets/\(RTFixtures.citizens.canonical)"
+        let cases: [(HTTPMethod, String, Int, String?)] = [
+            (.GET, "\(member):disable", 405, "POST"), (.PUT, "\(member):disable", 405, "POST"),
+            (.POST, member, 405, "GET"), (.DELETE, member, 405, "GET"),
+            (.GET, "\(service):enable", 405, "POST"), (.DELETE, "\(service):disable", 405, "POST"), (.POST, service, 405, "GET"),
+            (.POST, dataset, 405, "GET"), (.GET, "\(dataset):disable", 404, nil),
+            (.GET, "/api/v1/agreements/AG-000001:suspend", 405, "POST"), (.PUT, "/api/v1/agreements/AG-000001:revoke", 405, "POST"),
+            (.POST, "/api/v1/agreements/AG-000001", 405, "GET"), (.PATCH, "/api/v1/agreements/AG-000001", 405, "GET"),
+            (.GET, "/api/v1/access-requests/AR-000001:decide", 405, "POST"), (.DELETE, "/api/v1/access-requests/AR-000001:decide", 405, "POST"),
+            (.GET, "/api/v1/access-requests/AR-000001", 404, nil), (.POST, "/api/v1/access-requests/AR-000001", 404, nil),
+            (.GET, "/api/v1/agreements/AG-000001:delete", 404, nil), (.POST, "/api/v1/agreements/AG-000001:delete", 404, nil),
+            (.PUT, "/api/v1/access-requests/pending", 405, "GET"),
+        ]
+        let before = try await contractState(live)
+        for (method, path, status, allow) in cases {
+            let answer = try await live.send(.admin, method, path, body: method == .GET ? nil : Array("{}".utf8))
+            #expect(answer.status == status, "\(method) \(path): \(answer.status) \(answer.text)")
+            #expect(answer.headers.first(name: "Allow") == allow, "\(method) \(path): Allow \(answer.headers.first(name: "Allow") ?? "none")")
+            #expect(answer.headers.first(name: "X-Road-Error") == (status == 405 ? "Client.BadRequest" : "Client.NotFound"), "\(method) \(path)")
+        }
+        #expect(try await contractState(live) == before)
+    }
+
+    func auditorSeesEffectiveStatus(_ live: Live) async throws {
+        let listed = try await live.get("/api/v1/auditor/agreements", as: .auditor)
+        #expect(listed.status == 200, "\(listed.text)")
+        let rows = try #require(try JSONSerialization.jsonObject(with: listed.body) as? [[String: Any]])
+        let status = Dictionary(uniqueKeysWithValues: rows.compactMap { row in (row["id"] as? String).map { ($0, row["status"] as? String ?? "-") } })
+        #expect(status == ["AG-000001": "expired", "AG-000002": "active", "AG-000003": "active"], "\(status)")
+        let one = try await live.get("/api/v1/auditor/agreements/AG-000001", as: .auditor)
+        let history = try #require(try JSONSerialization.jsonObject(with: one.body) as? [String: Any])
+        #expect((history["agreement"] as? [String: Any])?["status"] as? String == "expired", "\(one.text)")
+        let csv = String(decoding: try await live.get("/api/v1/auditor/agreements?format=csv", as: .auditor).body, as: UTF8.self)
+        #expect(csv.split(whereSeparator: \.isNewline).first { $0.hasPrefix("AG-000001,") }?.contains(",expired,") == true, "\(csv)")
+        // The stored status is unchanged: the admin API shows the record as it is.
+        let stored = try RegistryJSONCoder.decoder().decode(Agreement.self, from: try await live.get("/api/v1/agreements/AG-000001").body)
+        #expect(stored.status == .active)
     }
 
     /// What the seed leaves: certificates and keys for signing checkpoints, and a valid body for
@@ -511,11 +625,15 @@ struct ManagementHostileInputTests {
         // Unknown, injected or missing actions.
         for (method, path) in [(HTTPMethod.POST, "/api/v1/members/VN/GOV/000.00.00.H26:drop"),
                                (.POST, "/api/v1/members/VN/GOV/000.00.00.H26:\(S.enc("' OR 1=1 --"))"),
-                               (.POST, "/api/v1/members/VN/GOV/000.00.00.H26"), (.GET, "/api/v1/members/VN/GOV/000.00.00.H26:disable"),
                                (.POST, "/api/v1/services/\(S.service):\(S.enc("\"; DROP TABLE services; --"))"),
-                               (.POST, "/api/v1/agreements/AG-000001:delete"), (.POST, "/api/v1/agreements/AG-000001"),
-                               (.GET, "/api/v1/agreements/AG-000001:suspend")] {
+                               (.POST, "/api/v1/agreements/AG-000001:delete"), (.GET, "/api/v1/agreements/AG-000001:delete")] {
             ids.append(Hostile(group: "path-id", method: method, path: path, status: 404, type: notFound))
+        }
+        // An entity path takes GET only, an action path POST only: the other is 405 with that Allow.
+        for (method, path, allow) in [(HTTPMethod.POST, "/api/v1/members/VN/GOV/000.00.00.H26", "GET"),
+                                      (.GET, "/api/v1/members/VN/GOV/000.00.00.H26:disable", "POST"),
+                                      (.POST, "/api/v1/agreements/AG-000001", "GET"), (.GET, "/api/v1/agreements/AG-000001:suspend", "POST")] {
+            ids.append(Hostile(group: "path-id", method: method, path: path, status: 405, type: bad, allow: allow))
         }
         ids.append(Hostile(group: "path-id", method: .POST, path: "/api/v1/access-requests/AR-000001:approve", body: decide, status: 404, type: notFound))
         ids.append(Hostile(group: "path-id", method: .POST, path: "/api/v1/access-requests/AR-000001:\(S.enc("' OR 1=1 --"))", body: decide,
@@ -591,7 +709,7 @@ struct ManagementHostileInputTests {
             add("/api/v1/access-requests/AR-000001:decide", S.replacing(decision, "valid_until", with: value), status: 400, type: bad)
             add("/api/v1/access-requests/AR-000001:decide", S.replacing(refusalWithDates, "reason", with: value), status: 400, type: bad)
             add("/api/v1/access-requests/AR-000001:decide", S.replacing(refusalWithDates, "legal_basis", with: value), status: 400, type: bad)
-            text("/api/v1/access-requests/AR-000002:decide", S.replacing(S.replacing(refusalWithDates, "valid_until", with: "null"), "reason", with: value),
+            text("/api/v1/access-requests/AR-000002:decide", S.replacing(refusalWithDates.filter { $0.0 != "valid_until" }, "reason", with: value),
                  raw, limit: 10_000, otherwise: (409, "Client.Conflict"))
         }
         groups.append(("body-field", fields))
@@ -736,10 +854,10 @@ struct ManagementHostileInputTests {
         //     parser 400 Client.BadRequest (FramingErrorHandler, which then closes the connection).
         //     Nothing changes either way.
         var unrouted: [Hostile] = []
-        for (who, method, path, allow) in [(Who.admin, HTTPMethod.DELETE, "/api/v1/members/VN/GOV/000.00.00.G22", "GET, POST"),
-                                           (.admin, .PUT, "/api/v1/members", "GET, POST"), (.admin, .PATCH, "/api/v1/agreements/AG-000001", "GET, POST"),
-                                           (.admin, .DELETE, "/api/v1/audit-trail", "GET"), (.admin, .GET, "/api/v1/access-requests/AR-000001", "POST"),
-                                           (.auditor, .DELETE, "/api/v1/members/VN/GOV/000.00.00.G22", "GET, POST"),
+        for (who, method, path, allow) in [(Who.admin, HTTPMethod.DELETE, "/api/v1/members/VN/GOV/000.00.00.G22", "GET"),
+                                           (.admin, .PUT, "/api/v1/members", "GET, POST"), (.admin, .PATCH, "/api/v1/agreements/AG-000001", "GET"),
+                                           (.admin, .DELETE, "/api/v1/audit-trail", "GET"), (.admin, .GET, "/api/v1/access-requests/AR-000001:decide", "POST"),
+                                           (.auditor, .DELETE, "/api/v1/members/VN/GOV/000.00.00.G22", "GET"),
                                            (.anonymous, .PUT, "/api/v1/members", "GET, POST"), (.admin, .GET, "/checkpoints", "POST"),
                                            (.anonymous, .DELETE, "/globalconf", "GET"), (.admin, .POST, "/healthz", "GET"),
                                            (.admin, .PUT, "/api/v1/access-requests/pending", "GET")] {

@@ -217,7 +217,7 @@ struct RegistryEndToEndTests {
             }
             // Refusing without a reason.
             let request = try await r.ok(["request", "file", "--consumer", "\(Self.hanoi)/MOTCUA", "--dataset", Self.dataset,
-                                          "--justification", "x", "--legal-basis", "y"]) as? [String: Any]
+                                          "--purpose", "1.004227", "--justification", "x", "--legal-basis", "y"]) as? [String: Any]
             let id = try #require(request?["id"] as? String)
             let afterFiling = try await state(r)
             for arguments in [["request", "refuse", "--id", id], ["request", "refuse", "--id", id, "--legal-basis", "Luật"],
@@ -307,7 +307,8 @@ struct RegistryEndToEndTests {
         try await LiveRegistry.with { r in
             try await seed(r)
             _ = try await r.ok(["agreement", "create", "--dataset", Self.dataset, "--service", Self.service,
-                                "--consumer", "\(Self.hanoi)/MOTCUA", "--legal-basis", "Nghị định 47/2020/NĐ-CP", "--valid-until", "2030-01-01"])
+                                "--consumer", "\(Self.hanoi)/MOTCUA", "--purpose", "1.004227", "--legal-basis", "Nghị định 47/2020/NĐ-CP",
+                                "--valid-until", "2030-01-01"])
             root = r.pki.rootCertificate
             url = "\(r.url)/globalconf"
 

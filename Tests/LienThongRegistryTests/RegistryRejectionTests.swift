@@ -170,14 +170,93 @@ struct RegistryRejectionTests {
         try await RTFixtures.expectRejected(.conflict, r, store) { () async throws(RegistryError) in
             try await r.createAgreement(RTFixtures.agreementInput(), actor: admin)
         }
-        // Purposes may be empty (any purpose) and 64-character codes are fine.
+        // Another subsystem of the owner member may consume, and 64-character codes are fine.
         _ = try await r.createSubsystem(NewSubsystem(id: try SubsystemId(parsing: "VN/GOV/000.00.00.G22/NOIBO")), actor: admin)
         input = RTFixtures.agreementInput()
         input.consumer = try SubsystemId(parsing: "VN/GOV/000.00.00.G22/NOIBO")
-        input.purposes = []
-        #expect(try await r.createAgreement(input, actor: admin).purposes.isEmpty)
         input.purposes = [String(repeating: "Z", count: 64), "a.b-c_d"]
         #expect(try await r.createAgreement(input, actor: admin).purposes.count == 2)
+    }
+
+    /// The rules of issue 15 item 9: an agreement's dates are plausible and not already over, a
+    /// subsystem does not share with itself, and personal data is shared only for named purposes
+    /// (Decree 13/2023); elsewhere an empty purpose list means any purpose.
+    @Test("agreements: valid_from before 2000, already expired, consumer = provider subsystem, no purposes on personal data")
+    func agreementContractRules() async throws {
+        let s = try await Self.seeded()
+        defer { s.remove() }
+        let (r, store) = (s.registry, s.store)
+        let admin = RTFixtures.admin
+        let utc = ISO8601DateFormatter()
+        func date(_ text: String) -> Date { utc.date(from: text) ?? .distantPast }
+
+        var cases: [(String, NewAgreement, String)] = []
+        var input = RTFixtures.agreementInput(validFrom: date("0041-01-01T00:00:00Z"))
+        cases.append(("valid_from in the year 41", input, "2000-01-01"))
+        input = RTFixtures.agreementInput(validFrom: date("1999-12-31T23:59:59Z"))
+        cases.append(("valid_from one second before 2000", input, "2000-01-01"))
+        // Over before it is created: valid_until before, and equal to, the registry's clock.
+        input = RTFixtures.agreementInput(validFrom: date("2024-01-01T00:00:00Z"), validUntil: date("2025-01-01T00:00:00Z"))
+        cases.append(("already expired", input, "already over"))
+        input = RTFixtures.agreementInput(validFrom: date("2024-01-01T00:00:00Z"), validUntil: RegistryJSON.wholeSecond(s.clock.now))
+        cases.append(("expiring at creation", input, "already over"))
+        input = RTFixtures.agreementInput()
+        input.consumer = RTFixtures.population
+        cases.append(("consumer is the providing subsystem", input, "its own provider"))
+        input = RTFixtures.agreementInput()
+        input.purposes = []
+        cases.append(("no purpose on personal data", input, "Decree 13/2023"))
+        for (label, bad, words) in cases {
+            let error = try await RTFixtures.expectRejected(.invalid, r, store) { () async throws(RegistryError) in
+                try await r.createAgreement(bad, actor: admin)
+            }
+            #expect(error?.httpStatus == 400 && error?.xroadType == "Client.BadRequest", "\(label)")
+            #expect(error?.message.contains(words) == true, "\(label): \(error?.message ?? "accepted")")
+        }
+
+        // Filing an access request: the same purpose and self-sharing rules, before a decision.
+        var request = RTFixtures.accessRequestInput()
+        request.purposes = []
+        let noPurpose = try await RTFixtures.expectRejected(.invalid, r, store) { () async throws(RegistryError) in
+            try await r.fileAccessRequest(request, actor: admin)
+        }
+        #expect(noPurpose?.message.contains("Decree 13/2023") == true, "\(noPurpose?.message ?? "accepted")")
+        request = RTFixtures.accessRequestInput()
+        request.consumer = RTFixtures.population
+        let selfRequest = try await RTFixtures.expectRejected(.invalid, r, store) { () async throws(RegistryError) in
+            try await r.fileAccessRequest(request, actor: admin)
+        }
+        #expect(selfRequest?.message.contains("its own provider") == true, "\(selfRequest?.message ?? "accepted")")
+        // Approving with a start before 2000, or an end already past, is refused and leaves the request pending.
+        let pending = try await r.fileAccessRequest(RTFixtures.accessRequestInput(), actor: admin).id
+        for decision in [AccessDecisionInput(outcome: .approved, validFrom: date("1970-01-01T00:00:00Z")),
+                         AccessDecisionInput(outcome: .approved, validFrom: date("2024-01-01T00:00:00Z"), validUntil: date("2025-01-01T00:00:00Z"))] {
+            try await RTFixtures.expectRejected(.invalid, r, store) { () async throws(RegistryError) in
+                try await r.decide(pending, decision, actor: admin)
+            }
+        }
+
+        // What stays allowed: 2000-01-01 itself, another subsystem of the owner member, and an
+        // empty purpose list (any purpose) on a dataset without personal data.
+        #expect(try await r.createAgreement(RTFixtures.agreementInput(validFrom: date("2000-01-01T00:00:00Z")), actor: admin).status == .active)
+        let internalUse = try SubsystemId(parsing: "VN/GOV/000.00.00.G22/NOIBO")
+        _ = try await r.createSubsystem(NewSubsystem(id: internalUse), actor: admin)
+        input = RTFixtures.agreementInput()
+        input.consumer = internalUse
+        #expect(try await r.createAgreement(input, actor: admin).consumer == internalUse)
+        let statistics = try DatasetId(owner: RTFixtures.ministry, datasetCode: "thong-ke-dan-so")
+        _ = try await r.createDataset(NewDataset(id: statistics, nameVi: "Thống kê dân số", nameEn: "Population statistics",
+                                                 classification: .public, personalData: false, legalBasis: "Luật Thống kê 2015",
+                                                 services: [RTFixtures.verify]), actor: admin)
+        input = RTFixtures.agreementInput()
+        input.dataset = statistics
+        input.services = [RTFixtures.verify]
+        input.purposes = []
+        #expect(try await r.createAgreement(input, actor: admin).purposes.isEmpty)
+        var open = RTFixtures.accessRequestInput()
+        open.dataset = statistics
+        open.purposes = []
+        #expect(try await r.fileAccessRequest(open, actor: admin).purposes.isEmpty)
     }
 
     @Test("status transitions: expired and revoked are final, no self-transitions")

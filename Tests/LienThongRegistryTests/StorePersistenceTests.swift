@@ -74,15 +74,18 @@ struct StorePersistenceTests {
         #expect(verification.headHash == trail.last?.hash)
 
         // Ids continue where they stopped, and the chain continues from the stored head. (The
-        // province is disabled by now, so the ministry's own subsystem consumes.)
+        // province is disabled by now, so another subsystem of the ministry consumes: not the
+        // providing one, which needs no agreement with itself.)
+        let internalUse = try SubsystemId(parsing: "VN/GOV/000.00.00.G22/NOIBO")
+        _ = try await registry.createSubsystem(NewSubsystem(id: internalUse), actor: RTFixtures.admin)
         var agreement = RTFixtures.agreementInput()
-        agreement.consumer = RTFixtures.population
+        agreement.consumer = internalUse
         let next = try await registry.createAgreement(agreement, actor: RTFixtures.admin)
         #expect(next.id == "AG-000003")
         var request = RTFixtures.accessRequestInput()
-        request.consumer = RTFixtures.population
+        request.consumer = internalUse
         #expect(try await registry.fileAccessRequest(request, actor: RTFixtures.admin).id == "AR-000004")
-        #expect(try await registry.verifyAuditTrail().count == revision + 2)
+        #expect(try await registry.verifyAuditTrail().count == revision + 3)
         #expect(try await registry.auditTrail(fromSequence: revision + 1, limit: 1).first?.previousHash == trail.last?.hash)
     }
 

@@ -72,7 +72,7 @@ struct ComplianceEndToEndTests {
                             #expect(answer.status == 200, "\(answer.text)")
                         }
                         for i in 0..<4 {
-                            let answer = try await call(dvc, N.lookup, purpose: nil, id: "cmp-dvc-\(i)")
+                            let answer = try await call(dvc, N.lookup, purpose: N.purpose, id: "cmp-dvc-\(i)")
                             #expect(answer.status == 200, "\(answer.text)")
                         }
                         for i in 0..<3 {

@@ -174,6 +174,7 @@ struct ExchangeEndToEndTests {
             let client = HTTPClient(eventLoopGroup: HTTPClient.defaultEventLoopGroup, configuration: http)
             var request = HTTPClientRequest(url: "https://127.0.0.1:\(httpsPort)\(Self.lookupPath)/cong-dan/3")
             request.headers.add(name: "X-Road-Client", value: dvc)
+            request.headers.add(name: "X-LienThong-Purpose", value: N.purpose)
             let status: Int?
             do {
                 status = Int(try await client.execute(request, timeout: .seconds(10)).status.code)
@@ -187,7 +188,7 @@ struct ExchangeEndToEndTests {
                 #expect(status == nil, "no client certificate, no TLS connection")
             }
         }
-        let plain = try await caller.call(httpPort, .GET, Self.lookupPath + "/cong-dan/3", headers: [("X-Road-Client", dvc)])
+        let plain = try await caller.call(httpPort, .GET, Self.lookupPath + "/cong-dan/3", headers: [("X-Road-Client", dvc), ("X-LienThong-Purpose", N.purpose)])
         #expect(plain.errorType == "Server.ClientProxy.UnknownMember", "an HTTPS-only client may not use the HTTP port")
     }
 
@@ -242,7 +243,7 @@ struct ExchangeEndToEndTests {
         try await expectRefused("audit log not writable", consumer, ok, headers: headers(), type: "Server.ClientProxy.LoggingFailed")
         #expect(await providerAudit.events.count == beforeLogFailure, "nothing reached the provider")
         await consumerAudit.setFailure(nil)
-        try await expectRefused("provider server down", consumer, "/r1/\(N.civil)", headers: headers(purpose: nil), type: "Server.ClientProxy.NetworkError")
+        try await expectRefused("provider server down", consumer, "/r1/\(N.civil)", headers: headers(), type: "Server.ClientProxy.NetworkError")
         // The backend was called and did not answer in time: the call reached it, the client gets ServiceFailed.
         try await expectRefused("backend timeout", consumer, "/r1/\(N.slow)", headers: headers(), type: "Server.ServerProxy.ServiceFailed",
                                 backendCalled: true)

@@ -161,17 +161,21 @@ struct ExchangeNetwork {
                 dataset: danCu, services: try [Self.lookup, Self.slow, Self.vetoed].map { try ServiceId(parsing: $0) }, consumer: motCua,
                 purposes: [Self.purpose], legalBasis: "Nghị định 47/2020/NĐ-CP", validFrom: now.addingTimeInterval(-60),
                 validUntil: now.addingTimeInterval(86_400)))
+            // The registry refuses an agreement already over when it is made: this one ends two
+            // seconds from now, and register() returns only once it has (below).
+            let lapsedUntil = RegistryJSON.wholeSecond(now).addingTimeInterval(2)
             let _: Agreement = try await api.post("/api/v1/agreements", NewAgreement(
-                dataset: danCu, services: [try ServiceId(parsing: Self.lapsed)], consumer: motCua, purposes: [],
-                legalBasis: "Nghị định 47/2020/NĐ-CP", validFrom: now.addingTimeInterval(-2 * 86_400),
-                validUntil: now.addingTimeInterval(-86_400)))
+                dataset: danCu, services: [try ServiceId(parsing: Self.lapsed)], consumer: motCua, purposes: [Self.purpose],
+                legalBasis: "Nghị định 47/2020/NĐ-CP", validFrom: now.addingTimeInterval(-60), validUntil: lapsedUntil))
+            // Personal data: every agreement lists its purposes (Decree 13/2023).
             let _: Agreement = try await api.post("/api/v1/agreements", NewAgreement(
                 dataset: danCu, services: [try ServiceId(parsing: Self.lookup)], consumer: try SubsystemId(parsing: "\(Self.consumer)/DVC"),
-                purposes: [], legalBasis: "Nghị định 47/2020/NĐ-CP", validFrom: now.addingTimeInterval(-60),
+                purposes: [Self.purpose], legalBasis: "Nghị định 47/2020/NĐ-CP", validFrom: now.addingTimeInterval(-60),
                 validUntil: now.addingTimeInterval(86_400)))
             let _: Agreement = try await api.post("/api/v1/agreements", NewAgreement(
-                dataset: hoTich, services: [try ServiceId(parsing: Self.civil)], consumer: motCua, purposes: [],
+                dataset: hoTich, services: [try ServiceId(parsing: Self.civil)], consumer: motCua, purposes: [Self.purpose],
                 legalBasis: "Luật Hộ tịch 2014", validFrom: now.addingTimeInterval(-60), validUntil: now.addingTimeInterval(86_400)))
+            while Date() < lapsedUntil { try await Task.sleep(for: .milliseconds(100)) }
         } catch {
             try? await api.shutdown()
             throw error

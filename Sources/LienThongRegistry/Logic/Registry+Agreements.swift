@@ -12,7 +12,10 @@ extension Registry {
     /// dataset's owner and exposes the dataset; the consumer subsystem exists and its member is
     /// enabled (so is the owner); purposes are codes; the legal basis is not blank and is free
     /// text (no control character, at most 1,000 characters, checked first); `valid_until` is
-    /// after `valid_from`.
+    /// after `valid_from`, `valid_from` not before 2000-01-01 and `valid_until` not already over
+    /// at creation; the consumer is not the subsystem that provides one of the services (another
+    /// subsystem of the owner member may be); on a dataset holding personal data the purposes
+    /// are listed (Decree 13/2023/NĐ-CP); elsewhere an empty list means any purpose.
     ///
     /// - throws: `.notFound`, `.invalid`, `.conflict` (disabled member), `.storage`.
     public func createAgreement(_ input: NewAgreement, actor: RegistryActor) async throws(RegistryError) -> Agreement {
@@ -71,7 +74,8 @@ extension Registry {
     /// `AR-000001`, ...
     ///
     /// Rules: the consumer subsystem exists and its member is enabled; the dataset exists; listed
-    /// services exist, belong to the dataset's owner and expose the dataset; purposes are codes;
+    /// services exist, belong to the dataset's owner and expose the dataset; purposes are codes,
+    /// and listed if the dataset holds personal data; the consumer provides none of the services;
     /// justification and legal basis are not blank and are free text (no control character; at
     /// most 10,000 and 1,000 characters; checked first); `requested_until` is in the future.
     ///
@@ -88,6 +92,8 @@ extension Registry {
             try checkServices(services, expose: dataset)
             let endpoints = try checkedEndpoints(input.endpoints, of: services.isEmpty ? dataset.services : services)
             let purposes = try RegistryRules.purposes(input.purposes)
+            try RegistryRules.notOwnProvider(input.consumer, of: services.isEmpty ? dataset.services : services)
+            try RegistryRules.purposesNamed(purposes, for: dataset)
             let justification = try RegistryRules.nonBlank(input.justification, "justification")
             let legalBasis = try RegistryRules.nonBlank(input.legalBasis, "legal_basis")
             let requestedUntil = input.requestedUntil.map(RegistryJSON.wholeSecond)
@@ -217,6 +223,16 @@ extension Registry {
         guard until > from else {
             throw .invalid("valid_until \(RegistryJSON.timestamp(until)) must be after valid_from \(RegistryJSON.timestamp(from))")
         }
+        guard from >= RegistryRules.earliestValidFrom else {
+            throw .invalid("valid_from \(RegistryJSON.timestamp(from)) is before \(RegistryJSON.timestamp(RegistryRules.earliestValidFrom)), "
+                + "the earliest start the registry accepts")
+        }
+        guard until > now else {
+            throw .invalid("valid_until \(RegistryJSON.timestamp(until)) is already over (the registry's clock reads "
+                + "\(RegistryJSON.timestamp(RegistryJSON.wholeSecond(now)))): an agreement must be in force for some time after it is made")
+        }
+        try RegistryRules.notOwnProvider(consumer, of: services)
+        try RegistryRules.purposesNamed(purposes, for: dataset)
         return Agreement(
             id: RegistryState.identifier(RegistryState.agreementPrefix, state.lastAgreementNumber + 1),
             dataset: datasetId, services: services, consumer: consumer, purposes: purposes, legalBasis: legalBasis,

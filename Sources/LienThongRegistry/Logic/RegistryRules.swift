@@ -71,6 +71,31 @@ enum RegistryRules {
         }
     }
 
+    /// The earliest `valid_from` of an agreement: 2000-01-01T00:00:00Z. No data-sharing agreement
+    /// of a Vietnamese agency predates it (electronic data sharing between agencies rests on laws
+    /// from 2005 on); an earlier date is a typing error such as the year 0041.
+    static let earliestValidFrom = Date(timeIntervalSince1970: 946_684_800)
+
+    /// Refuses an agreement whose consumer is the very subsystem that provides one of its
+    /// services: a subsystem reads its own data without an agreement with itself, and such a
+    /// record would only inflate the compliance view. Another subsystem of the same member is a
+    /// consumer like any other (X-Road's access rights are per subsystem).
+    static func notOwnProvider(_ consumer: SubsystemId, of services: [ServiceId]) throws(RegistryError) {
+        if let own = services.first(where: { $0.subsystem == consumer }) {
+            throw .invalid("the consumer \(consumer.canonical) is its own provider: it provides \(own.canonical); "
+                + "a subsystem needs no agreement with itself (another subsystem of the member may consume)")
+        }
+    }
+
+    /// Refuses an empty purpose list on a dataset that holds personal data: personal data is
+    /// processed only for stated purposes (Decree 13/2023/NĐ-CP on personal data protection,
+    /// Art. 3). On other datasets an empty list means any purpose.
+    static func purposesNamed(_ purposes: [String], for dataset: Dataset) throws(RegistryError) {
+        guard dataset.personalData, purposes.isEmpty else { return }
+        throw .invalid("dataset \(dataset.id.canonical) holds personal data: its agreements and access requests must list their "
+            + "purposes (Decree 13/2023/NĐ-CP, Art. 3); an empty list, meaning any purpose, is allowed only on other datasets")
+    }
+
     /// Purpose codes must match `^[A-Za-z0-9.\-_]{1,64}$` and be distinct.
     static func purposes(_ codes: [String]) throws(RegistryError) -> [String] {
         var seen: Set<String> = []

@@ -68,7 +68,9 @@ struct AuditorRoutes {
             let format = try Self.format(request)
             let agreements = await registry.agreements()
             switch format {
-            case .json: return try Self.json(agreements)
+            case .json:
+                let now = clock()
+                return try Self.json(agreements.map { Self.effective($0, now: now) })
             case .csv:
                 let now = clock()
                 let rows = agreements.map { a in
@@ -88,10 +90,11 @@ struct AuditorRoutes {
             guard QueryParameters.isAgreementId(id) else {
                 throw RegistryAPIError.badRequest("agreement id \"\(id.prefix(40))\" is malformed: it must be AG- and 6 to 18 digits, such as AG-000001")
             }
-            let history: AgreementHistory
+            var history: AgreementHistory
             do { history = try await registry.agreementHistory(id) } catch let error as RegistryError {
                 throw RegistryAPIError(status: HTTPResponse.Status(code: error.httpStatus), type: error.xroadType, message: error.message)
             }
+            history.agreement = Self.effective(history.agreement, now: clock())
             return try Self.json(history)
         }
         auditor.get("access-requests") { request, _ -> Response in
@@ -278,6 +281,17 @@ struct AuditorRoutes {
         case .pendingRequests: try json(report.pendingRequests)
         case .refusals: try json(report.refusals)
         }
+    }
+
+    /// The agreement as the auditor sees it: `expired` once an active agreement's `valid_until`
+    /// has passed, as the compliance tables report it (``EffectiveAgreementStatus``; the stored
+    /// status stays `active`, since nothing changes the record when time passes). An agreement
+    /// that has not started yet stays `active` here; the CSV and the compliance tables call it
+    /// `not_yet_valid`.
+    static func effective(_ agreement: Agreement, now: Date) -> Agreement {
+        var shown = agreement
+        if EffectiveAgreementStatus(agreement, now: now) == .expired { shown.status = .expired }
+        return shown
     }
 
     static func json<T: Encodable>(_ value: T, encoder: JSONEncoder = RegistryJSON.makeEncoder()) throws -> Response {

@@ -22,7 +22,9 @@ import NIOCore
 ///   are real RFC 3339 date-times, and name no key twice, even spelled differently (`name_en` and
 ///   `nameEn`) (400) — see ``JSONRequestBody``;
 /// - an agreement or access-request id that is not `AG-`/`AR-` and 6 to 18 digits is 400; a
-///   well-formed unknown one 404.
+///   well-formed unknown one 404;
+/// - an entity path takes `GET` only and an action path `POST` only: another method is 405 with
+///   `Allow` naming the one it takes, an unknown action 404 (``EntityPaths``).
 struct ManagementRoutes {
     let registry: Registry
     /// Called after every successful change, so the global configuration is re-signed at once.
@@ -226,7 +228,8 @@ struct ManagementRoutes {
     /// The entity id from the catch-all path of a `GET`, which takes no `:action`.
     func entityId(_ context: RegistryRequestContext) throws -> String {
         let (id, action) = try target(context)
-        guard action == nil else { throw RegistryAPIError.notFound("GET has no action :\((action ?? "").prefix(40))") }
+        // An action path takes POST only: 405 with Allow, or 404 for an unknown action (UnroutedRequestErrors, EntityPaths).
+        guard action == nil else { throw HTTPError(.notFound) }
         return id
     }
 
@@ -246,8 +249,10 @@ struct ManagementRoutes {
         return id
     }
 
-    func unknownAction(_ action: String?, _ known: [String]) -> RegistryAPIError {
-        RegistryAPIError.notFound("unknown action \(action.map { ":" + $0.prefix(40) } ?? "(none)"); use one of \(known.map { ":" + $0 }.joined(separator: ", "))")
+    func unknownAction(_ action: String?, _ known: [String]) -> any Error {
+        // An entity path without action takes GET only: 405 with Allow, or 404 (UnroutedRequestErrors, EntityPaths).
+        guard action != nil else { return HTTPError(.notFound) }
+        return RegistryAPIError.notFound("unknown action \(action.map { ":" + $0.prefix(40) } ?? "(none)"); use one of \(known.map { ":" + $0 }.joined(separator: ", "))")
     }
 }
 
@@ -258,9 +263,11 @@ struct ManagementRoutes {
 /// date-times, see ``RegistryJSON/parseTimestamp(_:)``), and no key given twice in one
 /// object — also not spelled two ways that decode to the same field, such as `name_en` and
 /// `nameEn` (400: a parser that keeps the first and one that keeps the last would read
-/// different requests).
+/// different requests), and no key the operation does not define, nor `null` for an optional
+/// one (400: `"dry_run": true` or `"disabled": true` on a creation would otherwise be ignored
+/// silently, and the caller believe it had been obeyed).
 enum JSONRequestBody {
-    static func decode<T: Decodable>(_ type: T.Type, from request: Request, context: RegistryRequestContext) async throws -> T {
+    static func decode<T: Codable>(_ type: T.Type, from request: Request, context: RegistryRequestContext) async throws -> T {
         let mediaType = request.headers[.contentType]?.split(separator: ";", maxSplits: 1).first?
             .trimmingCharacters(in: .whitespaces).lowercased()
         guard mediaType == "application/json" else {
@@ -286,7 +293,46 @@ enum JSONRequestBody {
             throw RegistryAPIError.badRequest("request body: the key \"\(key.prefix(60))\" is given more than once in one object "
                 + "(or as two spellings of the same field)")
         }
+        if let unknown = unknownKey(in: bytes, decoded: value) {
+            throw RegistryAPIError.badRequest(unknown.null
+                ? "request body: the field \"\(unknown.path.prefix(80))\" is null; leave an optional field out instead"
+                : "request body: unknown field \"\(unknown.path.prefix(80))\"; the operation defines no such field "
+                    + "(see schemas/registry-api.openapi.yaml), and a field it does not define is refused rather than ignored")
+        }
         return value
+    }
+
+    /// The first key of `json` (a valid JSON text) that the decoded `value` does not hold — a
+    /// field the operation does not define, which the decoder skipped — with its path
+    /// (`endpoints[0].public`), and whether it was given as `null` (an optional field given as
+    /// null is refused as well: the schema's types do not include null; omit the field). The
+    /// value is re-encoded as the registry writes it, and keys are compared as the decoder reads
+    /// them (snake_case to camelCase, letter case kept), so a new field of an input type is known
+    /// here without a list to keep up to date.
+    static func unknownKey(in json: [UInt8], decoded value: some Encodable) -> (path: String, null: Bool)? {
+        guard let given = try? JSONSerialization.jsonObject(with: Data(json), options: [.fragmentsAllowed]),
+              let encoded = try? RegistryJSONCoder.encoder().encode(value),
+              let known = try? JSONSerialization.jsonObject(with: encoded, options: [.fragmentsAllowed])
+        else { return ("(the body could not be compared with the operation's fields)", false) }
+        return firstUnknown(given, known, path: "")
+    }
+
+    private static func firstUnknown(_ given: Any, _ known: Any, path: String) -> (path: String, null: Bool)? {
+        if let object = given as? [String: Any] {
+            guard let knownObject = known as? [String: Any] else { return nil }
+            var fields: [String: Any] = [:]
+            for (key, value) in knownObject { fields[RegistryJSON.camelCase(fromSnakeCase: key)] = value }
+            for key in object.keys.sorted() {
+                let here = path.isEmpty ? key : "\(path).\(key)"
+                guard let field = fields[RegistryJSON.camelCase(fromSnakeCase: key)] else { return (here, object[key] is NSNull) }
+                if let child = object[key], let found = firstUnknown(child, field, path: here) { return found }
+            }
+        } else if let array = given as? [Any], let knownArray = known as? [Any] {
+            for (index, element) in array.enumerated() where index < knownArray.count {
+                if let found = firstUnknown(element, knownArray[index], path: "\(path)[\(index)]") { return found }
+            }
+        }
+        return nil
     }
 
     /// The first key that repeats within one object of `json`, which must be valid JSON; keys

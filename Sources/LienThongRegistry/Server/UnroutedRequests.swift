@@ -108,11 +108,28 @@ struct UnroutedRequestErrors: RouterMiddleware {
         }
     }
 
+    private static func methodNotAllowed(_ method: String, _ path: String, _ allowed: [HTTPRequest.Method]) -> TypedHTTPError {
+        let list = allowed.map(\.rawValue)
+        var headers = HTTPFields()
+        headers[.allow] = list.joined(separator: ", ")
+        return TypedHTTPError(
+            error: RegistryAPIError(status: .methodNotAllowed, type: "Client.BadRequest",
+                                    message: "method \(method) is not allowed on \(path); use \(list.joined(separator: " or "))"),
+            headers: headers)
+    }
+
     private func typed(_ error: HTTPError, request: Request, context: Context) async -> TypedHTTPError {
         let method = String(request.method.rawValue.prefix(20))
         let path = String(request.uri.path.prefix(80))
         switch error.status {
         case .notFound, .methodNotAllowed:
+            // An entity or action path: the methods that path takes, not those of the catch-all route.
+            if let allowed = EntityPaths.allowed(path: request.uri.path) {
+                guard !allowed.isEmpty, !allowed.contains(request.method) else {
+                    return TypedHTTPError(error: .notFound("no resource \(path) (an unknown action, or a path that names no resource)"), headers: [:])
+                }
+                return Self.methodNotAllowed(method, path, allowed)
+            }
             if let allowed = await routes.methods(for: request, context: context), !allowed.isEmpty, !allowed.contains(request.method) {
                 let list = allowed.map(\.rawValue)
                 var headers = HTTPFields()
