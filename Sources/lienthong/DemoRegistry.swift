@@ -119,7 +119,8 @@ enum DemoRegistry {
                 ?? pki.issue(role: .server, holderId: "\(member)/ss1")
             let pem = try PEMFiles.readText(pki.directory.appendingPathComponent(record.certificatePath))
             let _: SecurityServer = try await api.post("/api/v1/servers", NewSecurityServer(
-                id: try SecurityServerId(parsing: "\(member)/ss1"), address: "127.0.0.1:\(ports.byMember[member] ?? 0)", tlsCertificate: pem))
+                id: try SecurityServerId(parsing: "\(member)/ss1"), address: "127.0.0.1:\(ports.byMember[member] ?? 0)", tlsCertificate: pem,
+                nodes: ["default"]))
         }
         say("   5 members (2 ministries, 3 provinces; Hồ Chí Minh City registered without a server), 6 subsystems, 4 security servers with pinned TLS certificates")
         let populationService = try ServiceId(parsing: population)
