@@ -405,6 +405,35 @@ struct CheckpointAuthorityTests {
         }
     }
 
+    @Test("declared nodes: validated when a server is registered, [\"default\"] when omitted or stored before the field")
+    func nodesAreDeclaredAndValidated() async throws {
+        try await Self.withRegistry { live in
+            typealias S = CheckpointAuthorityTests
+            let record = try live.pki.issue(role: .server, holderId: "\(S.g22)/ss3")
+            let pem = S.json(try PEMFiles.readText(live.pki.directory.appendingPathComponent(record.certificatePath)))
+            let body = { (nodes: String) in #"{"id":"\#(S.g22)/ss3","address":"127.0.0.1:5503","tls_certificate":\#(pem),"nodes":\#(nodes)}"# }
+            let before = try await live.send(.admin, .GET, "/api/v1/servers")
+            for nodes in ["[]", "[\"\"]", "[\"a b\"]", "[\"x\",\"x\"]", "[\"\(String(repeating: "n", count: 65))\"]", "[\"a/b\"]", "[\"a\\u0000\"]",
+                          "[" + (0..<17).map { "\"n\($0)\"" }.joined(separator: ",") + "]", "\"default\"", "[1]"] {
+                let answer = try await live.send(.admin, .POST, "/api/v1/servers", body: Array(body(nodes).utf8))
+                #expect(answer.status == 400 && answer.type == "Client.BadRequest", "nodes \(nodes): \(answer.status) \(answer.text)")
+            }
+            let after = try await live.send(.admin, .GET, "/api/v1/servers")
+            #expect(after.body == before.body, "a refused registration changes nothing")
+            // Two declared nodes are kept as given; the seeded servers, registered with ["default"], read back so.
+            try await live.admin(.POST, "/api/v1/servers", body(#"["nut-1","nut_2.hn"]"#))
+            let servers = try RegistryJSONCoder.decoder().decode([SecurityServer].self, from: try await live.send(.admin, .GET, "/api/v1/servers").body)
+            #expect(servers.first { $0.id.canonical == "\(S.g22)/ss3" }?.nodes == ["nut-1", "nut_2.hn"])
+            #expect(servers.first { $0.id.canonical == S.providerServer }?.nodes == ["default"])
+        }
+        // A record stored before the field existed reads as the default node.
+        let old = #"{"id":"VN/GOV/000.00.00.G22/ss1","address":"10.0.0.5:5500","tls_certificate":"","tls_certificate_sha256":"\#(String(repeating: "0", count: 64))","created_at":"2025-01-01T00:00:00Z"}"#
+        let decoded = try RegistryJSONCoder.decoder().decode(SecurityServer.self, from: Data(old.utf8))
+        #expect(decoded.nodes == ["default"])
+        let omitted = try RegistryJSONCoder.decoder().decode(NewSecurityServer.self, from: Data(#"{"id":"VN/GOV/000.00.00.G22/ss1","address":"10.0.0.5:5500","tls_certificate":""}"#.utf8))
+        #expect(omitted.nodes == nil)
+    }
+
     /// Submits each hostile checkpoint; checks its status and type, that nothing changed, and
     /// that the registry logged the refusal (bounded text).
     func expectRefused(_ live: Live, _ cases: [(label: String, who: Who, checkpoint: Signed, status: Int, type: String)]) async throws {
