@@ -172,7 +172,8 @@ enum DemoRegistry {
                 ?? pki.issue(role: .server, holderId: "\(member)/ss1")
             let pem = try PEMFiles.readText(pki.directory.appendingPathComponent(record.certificatePath))
             try await ask(member, .registerServer(NewSecurityServer(
-                id: try SecurityServerId(parsing: "\(member)/ss1"), address: "127.0.0.1:\(ports.byMember[member] ?? 0)", tlsCertificate: pem)))
+                id: try SecurityServerId(parsing: "\(member)/ss1"), address: "127.0.0.1:\(ports.byMember[member] ?? 0)", tlsCertificate: pem,
+                nodes: ["default"])))
         }
         let populationService = try ServiceId(parsing: population)
         let civilService = try ServiceId(parsing: civilStatus)

@@ -179,9 +179,13 @@ struct ServerCommands: AsyncParsableCommand {
         @Option(help: "Server id INSTANCE/CLASS/CODE/SERVER.") var id: String
         @Option(help: "Inter-server address HOST:PORT.") var address: String
         @Option(help: "The server's TLS certificate (PEM file).") var tlsCert: String
+        @Option(name: .customLong("node"),
+                help: "A node that runs the server (its audit.node); repeat for several. The registry accepts checkpoints only for declared nodes. Default: default.")
+        var nodes: [String] = []
         func run() async throws {
             let pem = try PEMFiles.readText(URL(fileURLWithPath: tlsCert))
-            let input = NewSecurityServer(id: try identifier(SecurityServerId.self, id, "--id"), address: address, tlsCertificate: pem)
+            let input = NewSecurityServer(id: try identifier(SecurityServerId.self, id, "--id"), address: address, tlsCertificate: pem,
+                                          nodes: nodes.isEmpty ? nil : nodes)
             try await connection.call { try await $0.post("/api/v1/servers", input, as: SecurityServer.self) }
         }
     }

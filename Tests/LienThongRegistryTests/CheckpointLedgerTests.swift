@@ -61,9 +61,12 @@ struct CheckpointLedgerTests {
         }
     }
 
-    static func owner(_ id: SecurityServerId) -> MemberId? {
-        id.canonical == server ? id.owner : nil
-    }
+    static let serverId = try! SecurityServerId(parsing: server)
+    /// The registry's records: the server, registered with the default node.
+    static let registry = RegistrySnapshot(servers: [
+        SecurityServer(id: serverId, address: "127.0.0.1:5500", tlsCertificate: "", tlsCertificateSHA256: String(repeating: "0", count: 64),
+                       createdAt: Date(timeIntervalSince1970: 1_700_000_000)),
+    ])
 
     func refusal(_ body: () async throws -> Void) async -> CheckpointRefusal.Code? {
         do { try await body(); return nil } catch let refusal as CheckpointRefusal { return refusal.code } catch { return nil }
@@ -75,9 +78,9 @@ struct CheckpointLedgerTests {
         let made = try await f.checkpoints([3, 4, 0, 5])
 
         // Out of order: checkpoint 1 before 0.
-        #expect(await refusal { _ = try await f.ledger.submit(body: made[1].body, signature: made[1].signature, ocsp: nil, owner: Self.owner) } == .conflict)
+        #expect(await refusal { _ = try await f.ledger.submit(body: made[1].body, signature: made[1].signature, ocsp: nil, from: Self.serverId, registry: Self.registry) } == .conflict)
 
-        let (first, created) = try await f.ledger.submit(body: made[0].body, signature: made[0].signature, ocsp: nil, owner: Self.owner)
+        let (first, created) = try await f.ledger.submit(body: made[0].body, signature: made[0].signature, ocsp: nil, from: Self.serverId, registry: Self.registry)
         #expect(created)
         let receipt = try CheckpointReceipt(canonicalBytes: first.receipt)
         #expect(receipt.covers(body: made[0].body, signature: made[0].signature) && receipt.registrySequence == 1 && receipt.previousReceipt == nil)
@@ -86,11 +89,11 @@ struct CheckpointLedgerTests {
             .validate(chain: jws.certificateChain, role: .configurationSigning)
 
         // Resubmission returns the same receipt.
-        let (again, createdAgain) = try await f.ledger.submit(body: made[0].body, signature: made[0].signature, ocsp: nil, owner: Self.owner)
+        let (again, createdAgain) = try await f.ledger.submit(body: made[0].body, signature: made[0].signature, ocsp: nil, from: Self.serverId, registry: Self.registry)
         #expect(!createdAgain && again.receipt == first.receipt)
 
         for stored in made.dropFirst() {
-            _ = try await f.ledger.submit(body: stored.body, signature: stored.signature, ocsp: nil, owner: Self.owner)
+            _ = try await f.ledger.submit(body: stored.body, signature: stored.signature, ocsp: nil, from: Self.serverId, registry: Self.registry)
         }
         let entries = try await f.ledger.entries()
         #expect(entries.map(\.checkpoint.sequence) == [0, 1, 2, 3])
@@ -99,9 +102,9 @@ struct CheckpointLedgerTests {
 
         // Another log's checkpoint 4 does not extend this one.
         let other = try await f.checkpoints([2, 2, 2, 2, 2])
-        #expect(await refusal { _ = try await f.ledger.submit(body: other[4].body, signature: other[4].signature, ocsp: nil, owner: Self.owner) } == .conflict)
+        #expect(await refusal { _ = try await f.ledger.submit(body: other[4].body, signature: other[4].signature, ocsp: nil, from: Self.serverId, registry: Self.registry) } == .conflict)
         // A different checkpoint 0 for the same server.
-        #expect(await refusal { _ = try await f.ledger.submit(body: other[0].body, signature: other[0].signature, ocsp: nil, owner: Self.owner) } == .conflict)
+        #expect(await refusal { _ = try await f.ledger.submit(body: other[0].body, signature: other[0].signature, ocsp: nil, from: Self.serverId, registry: Self.registry) } == .conflict)
         #expect(try await f.ledger.entries().count == 4, "refusals change nothing")
     }
 
@@ -111,15 +114,15 @@ struct CheckpointLedgerTests {
         let made = try await f.checkpoints([2])[0]
         var tampered = made.body
         tampered[tampered.count - 3] ^= 0x01
-        #expect(await refusal { _ = try await f.ledger.submit(body: tampered, signature: made.signature, ocsp: nil, owner: Self.owner) } != nil)
-        #expect(await refusal { _ = try await f.ledger.submit(body: Array("{}".utf8), signature: made.signature, ocsp: nil, owner: Self.owner) } == .malformed)
+        #expect(await refusal { _ = try await f.ledger.submit(body: tampered, signature: made.signature, ocsp: nil, from: Self.serverId, registry: Self.registry) } != nil)
+        #expect(await refusal { _ = try await f.ledger.submit(body: Array("{}".utf8), signature: made.signature, ocsp: nil, from: Self.serverId, registry: Self.registry) } == .malformed)
         let forged = try f.stranger.sign(digest: MessageDigest.sha256(of: made.body)).compact
-        #expect(await refusal { _ = try await f.ledger.submit(body: made.body, signature: forged, ocsp: nil, owner: Self.owner) } == .forbidden,
+        #expect(await refusal { _ = try await f.ledger.submit(body: made.body, signature: forged, ocsp: nil, from: Self.serverId, registry: Self.registry) } == .forbidden,
                 "signed by another member than the server's owner")
-        #expect(await refusal { _ = try await f.ledger.submit(body: made.body, signature: made.signature, ocsp: nil, owner: { _ in nil }) } == .forbidden,
+        #expect(await refusal { _ = try await f.ledger.submit(body: made.body, signature: made.signature, ocsp: nil, from: Self.serverId, registry: RegistrySnapshot()) } == .forbidden,
                 "an unregistered server")
         let badSignature = String(made.signature.dropLast(4)) + "AAAA"
-        #expect(await refusal { _ = try await f.ledger.submit(body: made.body, signature: badSignature, ocsp: nil, owner: Self.owner) } == .badSignature)
+        #expect(await refusal { _ = try await f.ledger.submit(body: made.body, signature: badSignature, ocsp: nil, from: Self.serverId, registry: Self.registry) } == .badSignature)
         #expect(try await f.ledger.entries().isEmpty)
     }
 }

@@ -41,6 +41,7 @@ struct ComplianceTests {
         let registrySigner: DetachedJWS.Signer
         let root: Certificate
         var next: [String: (sequence: UInt64, end: AuditTimestamp?)] = [:]
+        var trees: [String: InMemoryMerkleTree] = [:]
 
         init() throws {
             directory = FileManager.default.temporaryDirectory.appendingPathComponent("compliance-\(UUID().uuidString)")
@@ -75,18 +76,28 @@ struct ComplianceTests {
         mutating func submit(_ server: String, until end: Date, _ usage: [UsageCounter]) async throws {
             let state = next[server] ?? (0, nil)
             guard let endStamp = AuditTimestamp(end) else { throw ComplianceQueryError("bad end") }
-            let head = TreeHead(treeSize: 0, rootHash: MerkleHash.empty)
+            // A tree with one (synthetic) leaf per record counted, so the counters add up to the
+            // window's records as the registry requires; the first window starts at the earliest
+            // usage window, so every counter lies inside it.
+            var tree = trees[server] ?? InMemoryMerkleTree()
+            let previous = tree.treeHead
+            let records = usage.reduce(UInt64(0)) { $0 + $1.count }
+            for _ in 0..<records { tree.append(leafHash: MerkleHash.plainSHA256(Array("\(server) \(tree.size)".utf8))) }
+            let head = tree.treeHead
+            let proof = previous.treeSize == 0 || previous.treeSize == head.treeSize
+                ? [] : try tree.consistencyProof(oldSize: previous.treeSize, newSize: head.treeSize).path
+            let start = state.end ?? min(endStamp, usage.map(\.key.window).min() ?? endStamp)
             let checkpoint = AuditCheckpoint(
-                server: server, node: "default", sequence: state.sequence, tree: head, previous: state.sequence == 0 ? nil : head,
-                consistencyProof: [], windowStart: state.end ?? endStamp, windowEnd: endStamp, usage: usage)
+                server: server, node: "default", sequence: state.sequence, tree: head, previous: state.sequence == 0 ? nil : previous,
+                consistencyProof: proof, windowStart: start, windowEnd: endStamp, usage: usage)
             let body = checkpoint.canonicalBytes
             let signer = server == ComplianceTests.consumerServer ? consumerSigner : providerSigner
             let signature = try signer.sign(digest: MessageDigest.sha256(of: body)).compact
-            let (_, created) = try await ledger.submit(body: body, signature: signature, ocsp: nil) { id in
-                [ComplianceTests.consumerServer, ComplianceTests.providerServer].contains(id.canonical) ? id.owner : nil
-            }
+            let (_, created) = try await ledger.submit(body: body, signature: signature, ocsp: nil, from: try SecurityServerId(parsing: server),
+                                                       registry: ComplianceTests.ledgerRegistry)
             #expect(created)
             next[server] = (state.sequence + 1, endStamp)
+            trees[server] = tree
         }
 
         /// Submits both sides' counters: the consumer's to the consumer's server, the provider's to
@@ -122,6 +133,10 @@ struct ComplianceTests {
                   consumer: try! SubsystemId(parsing: client), purposes: ["1.001234"], legalBasis: "Nghị định 47/2020/NĐ-CP",
                   validFrom: validFrom, validUntil: at(365 * day), status: status, createdAt: validFrom)
     }
+
+    /// What the ledger checks checkpoints against: both servers (node `default`) and every
+    /// agreement the tests' counters name.
+    static let ledgerRegistry = snapshot(agreements: (1...7).map { agreement(String(format: "AG-%06d", $0)) })
 
     static func snapshot(agreements: [Agreement] = [agreement("AG-000001")], requests: [AccessRequest] = []) -> RegistrySnapshot {
         let created = at(-100 * day)
@@ -262,9 +277,8 @@ struct ComplianceTests {
         let stored = try await log.makeCheckpoint(server: Self.consumerServer, node: "default", at: Date()) {
             try signer.sign(digest: $0.digest).compact
         }
-        _ = try await f.ledger.submit(body: stored.body, signature: stored.signature, ocsp: nil) { id in
-            id.canonical == Self.consumerServer ? id.owner : nil
-        }
+        _ = try await f.ledger.submit(body: stored.body, signature: stored.signature, ocsp: nil,
+                                      from: try SecurityServerId(parsing: Self.consumerServer), registry: Self.ledgerRegistry)
         let report = try await f.engine.report(ComplianceQuery(from: started.addingTimeInterval(-3_600), to: started.addingTimeInterval(3_600)),
                                                snapshot: Self.snapshot(), now: Date())
         #expect(report.agreements[0].consumerSide.served == 4 && report.agreements[0].consumerSide.refused == 2)
@@ -280,7 +294,8 @@ struct ComplianceTests {
         try await f.submit(until: Self.at(10 * Self.hour), Self.both(w, count: 3))
         // The same checkpoint again (a lost answer): the stored receipt, nothing counted.
         let again = try #require(try await f.ledger.entries(server: Self.consumerServer).first)
-        let (_, created) = try await f.ledger.submit(body: again.body, signature: again.signature, ocsp: nil) { $0.owner }
+        let (_, created) = try await f.ledger.submit(body: again.body, signature: again.signature, ocsp: nil,
+                                                     from: try SecurityServerId(parsing: Self.consumerServer), registry: Self.ledgerRegistry)
         #expect(!created)
         let query = ComplianceQuery(from: Self.t0, to: Self.at(Self.day))
         let first = try await f.engine.report(query, snapshot: Self.snapshot(), now: Self.at(Self.day))

@@ -844,9 +844,10 @@ struct ManagementHostileInputTests {
         }
         groups.append(("role", roles))
 
-        // 9. POST /checkpoints takes no role: the member's signature authenticates a checkpoint,
-        //    whoever the TLS caller is. An admin (or anyone) posting garbage gets 400; a checkpoint
-        //    signed with the admin's key — or the server's TLS key, or another member's — gets 403.
+        // 9. POST /checkpoints takes the registered server's pinned TLS certificate (checked before
+        //    the body is read: without a certificate 401, with an admin's 403), then the owner's
+        //    signature. The server posting garbage gets 400; a checkpoint signed with the admin's
+        //    key — or the server's TLS key, or another member's — gets 403.
         groups.append(("checkpoint", try await checkpointCases(live, seeded: seeded)))
         // 10. Outside the routes: a path the registry has, asked with another method, is 405
         //     Client.BadRequest with Allow (whoever asks: no route runs, so no role check); a path
@@ -906,7 +907,7 @@ struct ManagementHostileInputTests {
         let owner = try await checkpoint(server: S.server, signer: seeded.g22Signer)
 
         var cases: [Hostile] = []
-        func add(_ body: [UInt8], _ status: Int, _ type: String, who: Who = .admin) {
+        func add(_ body: [UInt8], _ status: Int, _ type: String, who: Who = .server) {
             cases.append(Hostile(group: "checkpoint", who: who, method: .POST, path: "/checkpoints", body: body, status: status, type: type))
         }
         for body in ["", "{", "null", "[]", "not json", #"{"checkpoint":1,"signature":2}"#, #"{"signature":"x"}"#] {
@@ -921,8 +922,13 @@ struct ManagementHostileInputTests {
         // Signed, but not by the server's owner: the admin's key, the server's TLS key, another member's.
         for made in [byAdmin, byServerKey, byOtherMember] {
             add(submission(made.body, made.signature), 403, forbidden)
-            add(submission(made.body, made.signature), 403, forbidden, who: .anonymous)
+            add(submission(made.body, made.signature), 401, "Client.Unauthenticated", who: .anonymous)
         }
+        // The owner's own checkpoint, but not over the server's TLS connection.
+        add(submission(owner.body, owner.signature), 403, forbidden, who: .admin)
+        add(submission(owner.body, owner.signature), 403, forbidden, who: .member)
+        add(submission(owner.body, owner.signature), 401, "Client.Unauthenticated", who: .anonymous)
+        add(Array(repeating: UInt8(ascii: "A"), count: 5 << 20), 401, "Client.Unauthenticated", who: .anonymous)
         add(submission(unregistered.body, unregistered.signature), 403, forbidden)
         // Over the 4 MiB limit: 413, as on the management routes.
         add(Array(repeating: UInt8(ascii: "A"), count: 5 << 20), 413, "Client.RequestTooLarge")

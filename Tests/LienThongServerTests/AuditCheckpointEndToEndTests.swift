@@ -76,24 +76,39 @@ struct AuditCheckpointEndToEndTests {
                                                             headers: [("X-Road-Client", motCua), ("X-LienThong-Purpose", "sai-muc-dich"),
                                                                       ("X-Road-Id", "e2e-refused")])
                         #expect(refused.status != 200)
+                        // A request naming another member's subsystem: refused and recorded as
+                        // claimed, but counted without the foreign client, so the registry still
+                        // countersigns the consumer's checkpoints (docs/audit-checkpoints.md §Attribution).
+                        let foreign = try await caller.call(consumerPorts.client, .GET, "/r1/\(N.lookup)/x",
+                                                            headers: [("X-Road-Client", "\(N.justice)/HOTICH"), ("X-LienThong-Purpose", N.purpose),
+                                                                      ("X-Road-Id", "e2e-foreign-client")])
+                        #expect(foreign.status != 200, "\(foreign.text)")
 
                         let providerLog = provider.configuration.dataDirectory + "/audit.sqlite"
                         let consumerLog = consumer.configuration.dataDirectory + "/audit.sqlite"
                         let providerReport = try await waitUntilCountersigned(providerLog, records: 12)
-                        let consumerReport = try await waitUntilCountersigned(consumerLog, records: 13)
+                        let consumerReport = try await waitUntilCountersigned(consumerLog, records: 14)
                         #expect(providerReport?.treeHead.treeSize == 12, "provider log: \(String(describing: providerReport))")
-                        #expect(consumerReport?.treeHead.treeSize == 13, "the refusal is logged too: \(String(describing: consumerReport))")
+                        #expect(consumerReport?.treeHead.treeSize == 14, "the refusals are logged too: \(String(describing: consumerReport))")
                         #expect(consumerReport?.uncheckpointedRecords == 0)
                         for path in [providerLog, consumerLog] {
                             let report = try await AuditLogVerifier.verify(try SQLiteAuditLeafStore(path: path), anchors: [network.pki.rootCertificate])
                             #expect(report.receipts >= 1 && report.checkpoints >= report.receipts)
                         }
-                        // The consumer's usage counters add up to what it did: 12 successes, 1 refusal.
+                        // The consumer's usage counters add up to what it did: 12 successes, 2
+                        // refusals; none names the foreign client, which the record keeps.
                         var outcomes: [ExchangeOutcome: UInt64] = [:]
                         for stored in try await SQLiteAuditLeafStore(path: consumerLog).checkpoints(from: 0) {
-                            for counter in try AuditCheckpoint(canonicalBytes: stored.body).usage { outcomes[counter.key.outcome, default: 0] += counter.count }
+                            for counter in try AuditCheckpoint(canonicalBytes: stored.body).usage {
+                                outcomes[counter.key.outcome, default: 0] += counter.count
+                                #expect(counter.key.client == nil || counter.key.client == motCua, "\(counter.key)")
+                            }
                         }
-                        #expect(outcomes == [.success: 12, .refused: 1])
+                        #expect(outcomes == [.success: 12, .refused: 2])
+                        let foreignRecord = try await EvidenceExporter.evidence(for: "e2e-foreign-client", in: try SQLiteAuditLeafStore(path: consumerLog))
+                        let foreignEvidence = try #require(foreignRecord.first)
+                        let foreignBytes = try #require(Base64URL.decode(foreignEvidence.record))
+                        #expect(try AuditRecord(canonicalBytes: foreignBytes).client == "\(N.justice)/HOTICH", "the record keeps what was claimed")
 
                         // Evidence of one exchange from both logs verifies with only the root CA.
                         let anchors = [network.pki.rootCertificate]

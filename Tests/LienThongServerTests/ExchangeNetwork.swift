@@ -140,7 +140,7 @@ struct ExchangeNetwork {
                 let record = try tlsRecord(server)
                 let pem = try PEMFiles.readText(URL(fileURLWithPath: path(record)))
                 let _: Created = try await api.post("/api/v1/servers", NewSecurityServer(
-                    id: try SecurityServerId(parsing: server), address: "127.0.0.1:\(port)", tlsCertificate: pem))
+                    id: try SecurityServerId(parsing: server), address: "127.0.0.1:\(port)", tlsCertificate: pem, nodes: ["default"]))
             }
             let any = [ServiceEndpoint(method: "*", path: "/*")]
             for service in [Self.lookup, Self.slow, Self.vetoed, Self.lapsed, Self.civil] {

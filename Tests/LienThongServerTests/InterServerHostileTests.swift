@@ -393,7 +393,7 @@ struct InterServerHostileTests {
             for (id, pem) in servers {
                 let port = try await N.freePort()
                 let _: Created = try await api.post("/api/v1/servers", NewSecurityServer(
-                    id: try SecurityServerId(parsing: id), address: "127.0.0.1:\(port)", tlsCertificate: pem))
+                    id: try SecurityServerId(parsing: id), address: "127.0.0.1:\(port)", tlsCertificate: pem, nodes: ["default"]))
             }
         } catch {
             try? await api.shutdown()

@@ -199,13 +199,17 @@ public actor AuditLog: ExchangeAuditSink {
         let previous = last?.checkpoint
         let previousSize = previous?.tree.treeSize ?? 0
         let count = Int(head.treeSize - previousSize)
-        var tally: [UsageCounter.Key: UsageCounter] = [:]
-        for (key, duration) in windowUsage.prefix(count) {
-            tally[key, default: UsageCounter(key: key)].add(durationMilliseconds: duration)
-        }
         let proof = try consistencyProof(to: head.treeSize)
         guard let end = AuditTimestamp(now) else { throw AuditStoreError(.invalidRecord, "the clock reads an impossible time") }
         let start = min(previous?.windowEnd ?? openedAt, end)
+        // Counted as the registry and `lienthong audit verify` expect: names of other members
+        // that refused requests claimed are folded out of the key, windows clamped (UsageAttribution).
+        var attribution = UsageAttribution(server: server, windowStart: start, windowEnd: end)
+        var tally: [UsageCounter.Key: UsageCounter] = [:]
+        for (recorded, duration) in windowUsage.prefix(count) {
+            let key = attribution.attribute(recorded)
+            tally[key, default: UsageCounter(key: key)].add(durationMilliseconds: duration)
+        }
         let checkpoint = AuditCheckpoint(
             server: server, node: node, sequence: (previous?.sequence).map { $0 + 1 } ?? 0, tree: head,
             previous: previous?.tree, consistencyProof: proof, windowStart: start, windowEnd: end,

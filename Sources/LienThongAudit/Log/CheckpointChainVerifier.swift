@@ -21,6 +21,8 @@ public struct CheckpointChainVerifier: Sendable {
     private let entries: [Entry]
     private var next = 0
     private var tally: [UsageCounter.Key: UsageCounter] = [:]
+    /// The attribution rule of the checkpoint being counted.
+    private var attribution: UsageAttribution?
 
     /// The number of checkpoints, and how many carry a registry receipt.
     public var checkpointCount: Int { entries.count }
@@ -109,8 +111,17 @@ public struct CheckpointChainVerifier: Sendable {
 
     /// Counts one record into the current window (call for every leaf, in order, before
     /// ``observe(treeSize:root:)`` for the tree that includes it).
+    ///
+    /// The key is attributed as the server did when it made the checkpoint
+    /// (``UsageAttribution``: other members' names folded out, the window clamped).
     public mutating func count(_ key: UsageCounter.Key, durationMilliseconds: Int64) {
-        tally[key, default: UsageCounter(key: key)].add(durationMilliseconds: durationMilliseconds)
+        guard next < entries.count else { return }
+        if attribution == nil {
+            let checkpoint = entries[next].checkpoint
+            attribution = UsageAttribution(server: checkpoint.server, windowStart: checkpoint.windowStart, windowEnd: checkpoint.windowEnd)
+        }
+        let attributed = attribution?.attribute(key) ?? key
+        tally[attributed, default: UsageCounter(key: attributed)].add(durationMilliseconds: durationMilliseconds)
     }
 
     /// Checks every checkpoint whose tree size is `treeSize` against the root of the first
@@ -133,6 +144,7 @@ public struct CheckpointChainVerifier: Sendable {
                     reason: "checkpoint \(checkpoint.sequence): its usage counters do not match the records \(first)..<\(treeSize)")
             }
             tally = [:]
+            attribution = nil
             next += 1
         }
     }

@@ -123,17 +123,28 @@ public actor CheckpointLedger {
         }
     }
 
-    /// Verifies, countersigns and stores a checkpoint.
+    /// How far past the registry's clock a checkpoint's `window_end` may lie (servers' clocks
+    /// drift; NTP keeps them well within this): 5 minutes.
+    public static let clockSkewMilliseconds: Int64 = 300_000
+
+    /// Verifies, countersigns and stores a checkpoint. A checkpoint speaks only for its signer
+    /// (`docs/audit-checkpoints.md` §What the registry accepts): it must come from the server it is
+    /// for, for a node that server declared, signed by the server's owner, and its usage counters
+    /// must name only what that owner may speak for, add up to the records of its window, and
+    /// fall inside its window; its window must not overlap the previous one of its chain. Every
+    /// refusal throws before anything is written.
     ///
     /// - Parameters:
     ///   - body: the checkpoint's canonical bytes.
     ///   - signature: the server's compact JWS over SHA-256 of `body`.
     ///   - ocsp: the signer's stapled OCSP response (DER), if the server sent one.
-    ///   - owner: the member that owns a registered security server, `nil` for an unknown one.
+    ///   - submitter: the security server that submitted it, as authenticated by its pinned TLS
+    ///     certificate (``CheckpointRoutes``).
+    ///   - registry: the registry's records (servers with their nodes, agreements).
     /// - Returns: the entry, with the receipt, and whether it is new (`false`: the stored one,
     ///   for a resubmission).
-    public func submit(body: [UInt8], signature: String, ocsp: [UInt8]?,
-                       owner: @Sendable (SecurityServerId) -> MemberId?) async throws(CheckpointRefusal) -> (entry: LedgerEntry, created: Bool) {
+    public func submit(body: [UInt8], signature: String, ocsp: [UInt8]?, from submitter: SecurityServerId,
+                       registry: RegistrySnapshot) async throws(CheckpointRefusal) -> (entry: LedgerEntry, created: Bool) {
         let checkpoint: AuditCheckpoint
         do { checkpoint = try AuditCheckpoint(canonicalBytes: body) } catch {
             throw CheckpointRefusal(.malformed, "the checkpoint is not valid canonical checkpoint JSON: \(error)")
@@ -144,10 +155,17 @@ public actor CheckpointLedger {
         }
         let server: SecurityServerId
         do { server = try SecurityServerId(parsing: checkpoint.server) } catch {
-            throw CheckpointRefusal(.malformed, "the checkpoint's server \"\(checkpoint.server)\" is not a security server identifier: \(error)")
+            throw CheckpointRefusal(.malformed, "the checkpoint's server \"\(checkpoint.server.prefix(200))\" is not a security server identifier: \(error)")
         }
-        guard let member = owner(server) else {
+        guard server == submitter else {
+            throw CheckpointRefusal(.forbidden, "a checkpoint of \(checkpoint.server) submitted over the TLS connection of \(submitter.canonical); a server submits only its own")
+        }
+        guard let registered = registry.servers.first(where: { $0.id == server }) else {
             throw CheckpointRefusal(.forbidden, "security server \(checkpoint.server) is not registered")
+        }
+        let member = registered.id.owner
+        guard registered.nodes.contains(checkpoint.node) else {
+            throw CheckpointRefusal(.forbidden, "node \"\(checkpoint.node.prefix(100))\" is not declared for \(checkpoint.server) (declared: \(registered.nodes.joined(separator: ", ")))")
         }
         let now = clock()
         do {
@@ -171,6 +189,7 @@ public actor CheckpointLedger {
             }
             return (same, false)
         }
+        try Self.checkUsage(checkpoint, owner: member, registry: registry, now: now)
         let expected = last.map { $0.checkpoint.sequence + 1 } ?? 0
         guard checkpoint.sequence == expected else {
             throw CheckpointRefusal(.conflict, "expected checkpoint \(expected) from \(checkpoint.server) node \(checkpoint.node), got \(checkpoint.sequence)")
@@ -181,6 +200,9 @@ public actor CheckpointLedger {
             }
             do { try checkpoint.verifyConsistency(from: last.checkpoint.tree) } catch {
                 throw CheckpointRefusal(.conflict, "checkpoint \(checkpoint.sequence) is not an append-only extension of checkpoint \(last.checkpoint.sequence): \(error)")
+            }
+            guard last.checkpoint.windowEnd <= checkpoint.windowStart else {
+                throw CheckpointRefusal(.conflict, "checkpoint \(checkpoint.sequence)'s window starts at \(checkpoint.windowStart.rfc3339), before checkpoint \(last.checkpoint.sequence)'s ended (\(last.checkpoint.windowEnd.rfc3339)): windows of one chain must not overlap")
             }
         }
 
@@ -214,9 +236,74 @@ public actor CheckpointLedger {
         return (entry, true)
     }
 
+    /// The checks on a checkpoint's usage counters and window (`docs/audit-checkpoints.md`):
+    ///
+    /// - its window does not end in the future (registry clock + ``clockSkewMilliseconds``): 400;
+    /// - no two counters share a key; their counts add up, with checked arithmetic, to exactly the
+    ///   records of the window (``AuditCheckpoint/windowRecordCount``): 400;
+    /// - every counter's usage window lies in ``UsageAttribution/windowBounds(windowStart:windowEnd:)``: 400;
+    /// - a provider-side counter names only services and datasets of `owner`; a consumer-side
+    ///   counter names only subsystems of `owner` as client; an agreement named must exist, and be
+    ///   on a dataset of `owner` (provider side) or have the counter's client as its consumer
+    ///   (consumer side): 403.
+    static func checkUsage(_ checkpoint: AuditCheckpoint, owner: MemberId, registry: RegistrySnapshot, now: Date) throws(CheckpointRefusal) {
+        let nowMs = AuditTimestamp(now)?.millisecondsSince1970 ?? Int64.max
+        let (latestEnd, overflow) = nowMs.addingReportingOverflow(clockSkewMilliseconds)
+        guard overflow || checkpoint.windowEnd.millisecondsSince1970 <= latestEnd else {
+            throw CheckpointRefusal(.malformed, "the checkpoint's window ends at \(checkpoint.windowEnd.rfc3339), in the future of the registry's clock (tolerance \(clockSkewMilliseconds / 1000) s)")
+        }
+        let bounds = UsageAttribution.windowBounds(windowStart: checkpoint.windowStart, windowEnd: checkpoint.windowEnd)
+        var agreements: [String: Agreement]?
+        var keys: Set<UsageCounter.Key> = []
+        var total: UInt64 = 0
+        for (index, counter) in checkpoint.usage.enumerated() {
+            let key = counter.key
+            let name = "usage counter \(index)"
+            guard keys.insert(key).inserted else { throw CheckpointRefusal(.malformed, "\(name) repeats the key of another counter") }
+            let (sum, overflow) = total.addingReportingOverflow(counter.count)
+            guard !overflow else { throw CheckpointRefusal(.malformed, "the usage counters' counts overflow when added up") }
+            total = sum
+            guard bounds.earliest <= key.window, key.window <= bounds.latest else {
+                throw CheckpointRefusal(.malformed, "\(name)'s window \(key.window.rfc3339) is outside the checkpoint's window (\(bounds.earliest.rfc3339) to \(bounds.latest.rfc3339), see docs/audit-checkpoints.md)")
+            }
+            switch key.side {
+            case .provider:
+                if let service = key.service, !UsageAttribution.isOwnService(service, of: owner) {
+                    throw CheckpointRefusal(.forbidden, "\(name) is provider-side for service \(service.prefix(200)), which is not \(owner)'s")
+                }
+                if let dataset = key.dataset, !UsageAttribution.isOwnDataset(dataset, of: owner) {
+                    throw CheckpointRefusal(.forbidden, "\(name) is provider-side for dataset \(dataset.prefix(200)), which is not \(owner)'s")
+                }
+            case .consumer:
+                if let client = key.client, !UsageAttribution.isOwnClient(client, of: owner) {
+                    throw CheckpointRefusal(.forbidden, "\(name) is consumer-side for client \(client.prefix(200)), which is not a subsystem of \(owner)")
+                }
+            }
+            if let id = key.agreement {
+                if agreements == nil { agreements = Dictionary(registry.agreements.map { ($0.id, $0) }, uniquingKeysWith: { first, _ in first }) }
+                guard let agreement = agreements?[id] else {
+                    throw CheckpointRefusal(.forbidden, "\(name) names agreement \(id.prefix(100)), which the registry does not hold")
+                }
+                switch key.side {
+                case .provider:
+                    guard agreement.dataset.owner == owner else {
+                        throw CheckpointRefusal(.forbidden, "\(name) is provider-side under agreement \(id), on a dataset of \(agreement.dataset.owner), not of \(owner)")
+                    }
+                case .consumer:
+                    guard key.client == agreement.consumer.canonical else {
+                        throw CheckpointRefusal(.forbidden, "\(name) is consumer-side under agreement \(id), whose consumer is \(agreement.consumer), not \(key.client ?? "an absent client")")
+                    }
+                }
+            }
+        }
+        guard total == checkpoint.windowRecordCount else {
+            throw CheckpointRefusal(.malformed, "the usage counters count \(total) records, but the checkpoint's window holds \(checkpoint.windowRecordCount)")
+        }
+    }
+
     /// Read access to the ledger's database, for ``ComplianceEngine``: the checkpoints and the
     /// usage tables built from them (`docs/compliance.md`). Reads see a consistent snapshot and
-    /// never wait for ``submit(body:signature:ocsp:owner:)``.
+    /// never wait for ``submit(body:signature:ocsp:from:registry:)``.
     public nonisolated var reader: any DatabaseReader { pool }
 
     /// Per security server (canonical id), the latest checkpoint `window_end` it has reached: the
@@ -231,7 +318,7 @@ public actor CheckpointLedger {
     }
 
     /// **Benchmarks and tests only**: adds the usage counters and windows of `checkpoints` to the
-    /// usage tables through the same ingestion code as ``submit(body:signature:ocsp:owner:)``, in
+    /// usage tables through the same ingestion code as ``submit(body:signature:ocsp:from:registry:)``, in
     /// one transaction, WITHOUT verifying, countersigning or storing the checkpoints themselves
     /// (their usage rows get registry sequence 0). `lienthong registry bench-compliance` uses it to
     /// load a year of synthetic usage; nothing on a request path may call it.

@@ -106,7 +106,8 @@ extension Registry {
 
     /// Registers a security server of an existing, enabled member (audit action
     /// `server.register`). The address must be `host:port`; the PEM must start with an X.509
-    /// certificate, whose DER's lower-case hex SHA-256 becomes the pin.
+    /// certificate, whose DER's lower-case hex SHA-256 becomes the pin. The nodes (``RegistryRules/nodes(_:)``)
+    /// are those whose checkpoints the registry will accept.
     ///
     /// - throws: `.notFound` for an unknown member, `.conflict` for a disabled one, `.duplicate`,
     ///   `.invalid` (bad address or certificate), `.storage`.
@@ -126,8 +127,9 @@ extension Registry {
             }
             let address = try RegistryRules.address(input.address)
             let der = try RegistryRules.certificateDER(pem: input.tlsCertificate)
+            let nodes = try RegistryRules.nodes(input.nodes)
             let server = SecurityServer(id: input.id, address: address, tlsCertificate: input.tlsCertificate,
-                                        tlsCertificateSHA256: MessageDigest.sha256(of: der).hex, createdAt: now)
+                                        tlsCertificateSHA256: MessageDigest.sha256(of: der).hex, createdAt: now, nodes: nodes)
             return .commit(EntityUpserts(servers: [server]), action: "server.register",
                            entity: "server \(server.id.canonical)", before: nil, after: try Self.text(server),
                            returning: server)

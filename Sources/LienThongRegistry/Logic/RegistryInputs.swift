@@ -48,12 +48,16 @@ public struct NewSecurityServer: Codable, Sendable, Hashable {
     /// The server's TLS certificate, PEM; the first `CERTIFICATE` block is pinned (a chain may
     /// follow). No private key.
     public var tlsCertificate: String
+    /// The nodes that run the server (`audit.node` of each); `["default"]` if absent. 1 to 16
+    /// distinct names of 1 to 64 ASCII letters, digits, `-`, `_` or `.`.
+    public var nodes: [String]?
 
     /// Creates the input.
-    public init(id: SecurityServerId, address: String, tlsCertificate: String) {
+    public init(id: SecurityServerId, address: String, tlsCertificate: String, nodes: [String]? = nil) {
         self.id = id
         self.address = address
         self.tlsCertificate = tlsCertificate
+        self.nodes = nodes
     }
 }
 

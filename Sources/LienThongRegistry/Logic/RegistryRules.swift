@@ -131,6 +131,28 @@ enum RegistryRules {
         }
     }
 
+    /// The most nodes one security server may declare.
+    static let maximumNodes = 16
+
+    /// A server's declared nodes: ``SecurityServer/defaultNodes`` if absent; otherwise 1 to
+    /// ``maximumNodes`` distinct names, each as a server's `audit.node` may be (1 to 64 letters,
+    /// digits, `-`, `_` or `.`).
+    static func nodes(_ nodes: [String]?) throws(RegistryError) -> [String] {
+        guard let nodes else { return SecurityServer.defaultNodes }
+        guard (1...maximumNodes).contains(nodes.count) else {
+            throw .invalid("nodes must list 1 to \(maximumNodes) node names, not \(nodes.count)")
+        }
+        var seen: Set<String> = []
+        for node in nodes {
+            guard !node.isEmpty, node.count <= 64,
+                  node.unicodeScalars.allSatisfy({ CharacterSet.alphanumerics.contains($0) || "-_.".unicodeScalars.contains($0) }) else {
+                throw .invalid("node \"\(node.prefix(80))\" must be 1 to 64 letters, digits, '-', '_' or '.'")
+            }
+            guard seen.insert(node).inserted else { throw .invalid("nodes lists \"\(node)\" twice") }
+        }
+        return nodes
+    }
+
     /// A `host:port` address: a DNS name or IPv4 address, or a bracketed IPv6 literal, then a
     /// port from 1 to 65535.
     static func address(_ text: String) throws(RegistryError) -> String {

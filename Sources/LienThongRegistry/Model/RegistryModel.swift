@@ -71,14 +71,38 @@ public struct SecurityServer: Codable, Sendable, Hashable, Identifiable {
     public var tlsCertificateSHA256: String
     /// When it was registered.
     public var createdAt: Date
+    /// The nodes (audit-log partitions, `audit.node`) that run it: the registry accepts
+    /// checkpoints only for these (`docs/audit-checkpoints.md`). Records stored before the field
+    /// existed read as ``defaultNodes``.
+    public var nodes: [String]
+
+    /// The nodes of a server that declares none: the one node every server runs by default.
+    public static let defaultNodes = ["default"]
 
     /// Creates a security server record.
-    public init(id: SecurityServerId, address: String, tlsCertificate: String, tlsCertificateSHA256: String, createdAt: Date) {
+    public init(id: SecurityServerId, address: String, tlsCertificate: String, tlsCertificateSHA256: String, createdAt: Date,
+                nodes: [String] = SecurityServer.defaultNodes) {
         self.id = id
         self.address = address
         self.tlsCertificate = tlsCertificate
         self.tlsCertificateSHA256 = tlsCertificateSHA256
         self.createdAt = createdAt
+        self.nodes = nodes
+    }
+
+    private enum CodingKeys: String, CodingKey {
+        case id, address, tlsCertificate, tlsCertificateSHA256, createdAt, nodes
+    }
+
+    /// Decodes a record; one stored without `nodes` gets ``defaultNodes``.
+    public init(from decoder: any Decoder) throws {
+        let c = try decoder.container(keyedBy: CodingKeys.self)
+        id = try c.decode(SecurityServerId.self, forKey: .id)
+        address = try c.decode(String.self, forKey: .address)
+        tlsCertificate = try c.decode(String.self, forKey: .tlsCertificate)
+        tlsCertificateSHA256 = try c.decode(String.self, forKey: .tlsCertificateSHA256)
+        createdAt = try c.decode(Date.self, forKey: .createdAt)
+        nodes = try c.decodeIfPresent([String].self, forKey: .nodes) ?? Self.defaultNodes
     }
 }
 

@@ -161,7 +161,7 @@ public struct RegistryServer: Sendable {
         let ledger = try CheckpointLedger(
             path: data.appendingPathComponent("checkpoints.sqlite").path, instance: c.instance,
             signer: try DetachedJWS.Signer(key: signingKey, chain: signingChain), validator: validator)
-        CheckpointRoutes(ledger: ledger, registry: registry).register(on: routes.group())
+        CheckpointRoutes(ledger: ledger, registry: registry, validator: validator).register(on: routes.group())
         var evidenceClient: ServerOperationsClient?
         if let certificate = c.evidenceCertificateFile, let key = c.evidenceKeyFile {
             evidenceClient = try ServerOperationsClient(certificateFile: certificate, keyFile: key, caFile: c.trustAnchorFile)

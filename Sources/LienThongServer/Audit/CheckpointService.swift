@@ -7,6 +7,7 @@ import LienThongTrust
 import Logging
 import NIOCore
 import NIOHTTP1
+import NIOSSL
 import ServiceLifecycle
 import X509
 
@@ -16,12 +17,30 @@ public protocol CheckpointSubmitting: Sendable {
     func submit(_ checkpoint: StoredCheckpoint, ocsp: [UInt8]?) async throws -> CheckpointReceiptResponse
 }
 
-/// `POST {registry_url}/checkpoints` over the registry's HTTPS (`docs/registry-api.md`).
+/// `POST {registry_url}/checkpoints` over the registry's HTTPS (`docs/registry-api.md`): mutual
+/// TLS, the client certificate being the server's registered TLS certificate (the registry takes a
+/// server's checkpoints only over a connection authenticated by its pin).
 public struct RegistryCheckpointClient: CheckpointSubmitting {
     /// The registry's base URL (the global configuration URL without its `/globalconf` path).
     public let baseURL: String
-    /// The HTTP client (trusting the instance CA).
+    /// The HTTP client (trusting the instance CA, presenting the server's TLS certificate; see
+    /// ``makeHTTPClient(certificateFile:keyFile:caFile:)``).
     public let http: HTTPClient
+
+    /// A client for ``http``: TLS 1.3, trusting the CA certificates in `caFile`, presenting the
+    /// certificate chain in `certificateFile` (PEM, the server's `tls_certificate_file`) with
+    /// the key in `keyFile` (`tls_key_file`); a 5 s connect timeout. The caller shuts it down.
+    public static func makeHTTPClient(certificateFile: String, keyFile: String, caFile: String) throws -> HTTPClient {
+        var tls = TLSConfiguration.makeClientConfiguration()
+        tls.minimumTLSVersion = .tlsv13
+        tls.trustRoots = .certificates(try NIOSSLCertificate.fromPEMFile(caFile))
+        tls.certificateChain = try NIOSSLCertificate.fromPEMFile(certificateFile).map { .certificate($0) }
+        tls.privateKey = .privateKey(try NIOSSLPrivateKey(file: keyFile, format: .pem))
+        var configuration = HTTPClient.Configuration(tlsConfiguration: tls)
+        configuration.connectionPool.retryConnectionEstablishment = false
+        configuration.timeout.connect = .seconds(5)
+        return HTTPClient(eventLoopGroup: HTTPClient.defaultEventLoopGroup, configuration: configuration)
+    }
 
     /// Creates a client for the registry whose global configuration is at `configurationURL`.
     public init(configurationURL: String, http: HTTPClient) {

@@ -105,6 +105,17 @@ public struct LienThongSecurityServer: Sendable {
         let registryClient = HTTPClient(eventLoopGroup: HTTPClient.defaultEventLoopGroup, configuration: registryHTTP)
         let backendHTTP = BackendClient.makeHTTPClient(connectTimeout: c.limits.connectTimeoutSeconds)
         let peers: PeerClient
+        // Checkpoints go to the registry over mutual TLS with this server's registered TLS
+        // certificate: the registry takes a server's checkpoints only from that server.
+        let checkpointHTTP: HTTPClient
+        do {
+            checkpointHTTP = try RegistryCheckpointClient.makeHTTPClient(
+                certificateFile: c.tlsCertificateFile, keyFile: c.tlsKeyFile, caFile: c.trustAnchorFile)
+        } catch {
+            try? await registryClient.shutdown()
+            try? await backendHTTP.shutdown()
+            throw error
+        }
         do {
             let tlsChain = try PEMFiles.readCertificates(URL(fileURLWithPath: c.tlsCertificateFile))
             let tlsKey = try PEMFiles.readPrivateKey(URL(fileURLWithPath: c.tlsKeyFile))
@@ -117,6 +128,7 @@ public struct LienThongSecurityServer: Sendable {
                 maximumIdleConnectionsPerPeer: c.limits.peerIdleConnections, maximumConnectionsPerPeer: c.limits.peerMaxConnections)
         } catch {
             try? await registryClient.shutdown()
+            try? await checkpointHTTP.shutdown()
             try? await backendHTTP.shutdown()
             throw error
         }
@@ -141,7 +153,7 @@ public struct LienThongSecurityServer: Sendable {
                 let trust = TrustState(configuration: configurationClient, revocation: revocation, refreshAfter: policy.refreshAfter)
                 let checkpoints = (audit as? AuditLog).map { log in
                     CheckpointService(log: log, server: serverId, node: c.audit.node, signer: signerForAudit, trust: trust,
-                                      submitter: RegistryCheckpointClient(configurationURL: c.registryURL, http: registryClient),
+                                      submitter: RegistryCheckpointClient(configurationURL: c.registryURL, http: checkpointHTTP),
                                       logger: quiet, clock: hooks.clock,
                                       retention: c.audit.retentionDays.map { days in
                                           CheckpointService.Retention(
@@ -162,6 +174,7 @@ public struct LienThongSecurityServer: Sendable {
         }
         await peers.shutdown()
         try? await registryClient.shutdown()
+        try? await checkpointHTTP.shutdown()
         try? await backendHTTP.shutdown()
         return try result.get()
     }
