@@ -72,7 +72,7 @@ struct RegistrationCommands: AsyncParsableCommand {
 /// `lienthong registry request ...`: member operators' management requests.
 struct ManagementRequestCommands: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
-        commandName: "request", abstract: "Management requests: a member operator asks, an instance administrator decides.",
+        commandName: "management-request", abstract: "Management requests: a member operator asks, an instance administrator decides.",
         subcommands: [AddSubsystem.self, RegisterServer.self, RegisterService.self, DeclareDataset.self, SetService.self,
                       List.self, Approve.self, Decline.self])
     struct AddSubsystem: AsyncParsableCommand {

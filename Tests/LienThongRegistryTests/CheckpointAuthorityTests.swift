@@ -228,6 +228,8 @@ struct CheckpointAuthorityTests {
                 tlsCertificateFile: pkiDir.appendingPathComponent(tls.certificatePath).path,
                 tlsKeyFile: pkiDir.appendingPathComponent(tls.keyPath).path,
                 ocspURL: "http://127.0.0.1:\(ocspPort)/", configurationValiditySeconds: 7200)
+            try await RegistryServer.initialise(dataDirectory: data.path, instance: "VN", adminCertificatePEM: try PEMFiles.readText(
+                pkiDir.appendingPathComponent(admin.certificatePath)), name: "Quản trị 07")
             try await RegistryServer(configuration: configuration, logger: logger).withRunning { port in
                 let live = Live(port: port, pki: pki, peers: peers, dataDirectory: data, logged: lines)
                 try await seed(live)

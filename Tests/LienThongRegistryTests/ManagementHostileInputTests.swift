@@ -429,7 +429,7 @@ struct ManagementHostileInputTests {
     func hostileBatch(_ live: Live, seeded: Seeded) async throws {
         let groups = try await hostileGroups(live, seeded: seeded)
         let before = try await observe(live)
-        #expect(before.trailLength == 11, "the seed wrote 11 trail entries")
+        #expect(before.trailLength == 13, "the set-up wrote 2 registrations and the seed 11 trail entries")
 
         var count = 0
         var failures = 0
@@ -823,20 +823,22 @@ struct ManagementHostileInputTests {
                                  status: 415, type: "Client.UnsupportedMediaType"))
         groups.append(("transport", transport))
 
-        // 8. Roles that may not manage: auditor and security-server certificates get 403 on every
-        //    route, with the valid bodies (a member's signing certificate too); no certificate 401.
+        // 8. Roles that may not manage: a registered auditor gets 403 on every route, with the valid
+        //    bodies; certificates the registry has not registered for a role (a security server's
+        //    TLS certificate, a member's signing certificate) get 401, whatever their OU says; no
+        //    certificate 401.
         var roles: [Hostile] = []
-        for who in [Who.auditor, .server] {
+        for (who, status, type) in [(Who.auditor, 403, forbidden), (.server, 401, "Client.Unauthenticated")] {
             for path in reads + ["/api/v1/audit-trail?from=1&limit=10", "/api/v1/subsystems?member=\(S.enc(S.g22))"] {
-                roles.append(Hostile(group: "role", who: who, method: .GET, path: path, status: 403, type: forbidden))
+                roles.append(Hostile(group: "role", who: who, method: .GET, path: path, status: status, type: type))
             }
             for (path, body) in changes {
-                roles.append(Hostile(group: "role", who: who, method: .POST, path: path, body: body.map { Array($0.utf8) }, status: 403, type: forbidden))
+                roles.append(Hostile(group: "role", who: who, method: .POST, path: path, body: body.map { Array($0.utf8) }, status: status, type: type))
             }
         }
         for (path, body) in changes.prefix(4) + changes.suffix(2) + [("/api/v1/members", nil), ("/api/v1/audit-trail", nil)] {
             roles.append(Hostile(group: "role", who: .member, method: body == nil && !path.contains(":") ? .GET : .POST, path: path,
-                                 body: body.map { Array($0.utf8) }, status: 403, type: forbidden))
+                                 body: body.map { Array($0.utf8) }, status: 401, type: "Client.Unauthenticated"))
         }
         for (path, body) in changes.prefix(3) + [("/api/v1/members", nil)] {
             roles.append(Hostile(group: "role", who: .anonymous, method: body == nil ? .GET : .POST, path: path, body: body.map { Array($0.utf8) },
@@ -995,6 +997,6 @@ struct ManagementHostileInputTests {
         let verify = try await live.get("/api/v1/audit-trail/verify")
         #expect(verify.status == 200, "\(verify.text)")
         let trail = try #require(try JSONSerialization.jsonObject(with: try await live.get("/api/v1/audit-trail?limit=1000").body) as? [Any])
-        #expect(trail.count == 12)
+        #expect(trail.count == 14, "2 registrations at set-up, the seed's 11 entries and 1 more")
     }
 }

@@ -188,7 +188,12 @@ struct RegistryEndToEndTests {
             #expect(verification != nil)
             let trail = try #require(try await r.ok(["audit-trail", "list"]) as? [[String: Any]])
             #expect(trail.count >= 14)
-            #expect(trail.allSatisfy { ($0["actor"] as? String)?.contains("quan-tri-01") == true })
+            // The first entry is the bootstrap of the administrator on the registry's host; every
+            // later one is the administrator's, with its role.
+            #expect(trail.first?["action"] as? String == "registration.bootstrap" && trail.first?["actor"] as? String == "cli:local")
+            #expect(trail.dropFirst().allSatisfy {
+                ($0["actor"] as? String)?.contains("quan-tri-01") == true && $0["actor_role"] as? String == "instance-admin"
+            })
         }
     }
 
