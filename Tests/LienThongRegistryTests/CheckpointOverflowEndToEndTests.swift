@@ -1,5 +1,8 @@
 import AsyncHTTPClient
 import Foundation
+#if canImport(Glibc)
+import Glibc
+#endif
 import GRDB
 import LienThongAudit
 import LienThongCore
@@ -84,7 +87,7 @@ struct CheckpointOverflowEndToEndTests {
                 var tables: [String: [String]] = [:]
                 for table in ["checkpoints", "usage_windows", "usage_daily", "usage_monthly", "usage_reconciliation", "usage_last",
                               "checkpoint_heads", "checkpoint_days"] {
-                    tables[table] = try Row.fetchAll(db, sql: "SELECT * FROM \(table) ORDER BY 1, 2, 3").map(\.description)
+                    tables[table] = try Row.fetchAll(db, sql: "SELECT * FROM \(table)").map(\.description).sorted()
                 }
                 return tables
             }
@@ -122,25 +125,28 @@ struct CheckpointOverflowEndToEndTests {
         let pkiDir = pki.directory
         try await DevelopmentOCSPService(pki: pki).withRunning(host: "127.0.0.1", port: 0) { ocspPort in
             let data = root.appendingPathComponent("data").path
+            let port = try freePort()
             let process = try BackgroundProcess(BackgroundProcess.lienthongExecutable, [
-                "registry", "serve", "--listen", "127.0.0.1:0", "--data", data, "--pki", pkiDir.path,
+                "registry", "serve", "--listen", "127.0.0.1:\(port)", "--data", data, "--pki", pkiDir.path,
                 "--tls-cert", pkiDir.appendingPathComponent(tls.certificatePath).path,
                 "--tls-key", pkiDir.appendingPathComponent(tls.keyPath).path,
                 "--ocsp-url", "http://127.0.0.1:\(ocspPort)/", "--config-validity", "7200",
             ], outputFile: root.appendingPathComponent("registry.log"))
             defer { process.kill() }
-            // The registry prints the port it bound: "... listening on https://127.0.0.1:PORT/ ...".
-            var port: Int?
+            // Ready when /healthz answers.
+            var ready = false
             let deadline = ContinuousClock.now + .seconds(60)
-            while port == nil, ContinuousClock.now < deadline {
+            while !ready, ContinuousClock.now < deadline {
                 if let exit = process.exit { throw Failure("the registry exited (\(exit)) before it listened:\n\(process.outputTail())") }
-                if let range = process.output().range(of: #"https://127\.0\.0\.1:[0-9]+/"#, options: .regularExpression) {
-                    port = Int(process.output()[range].dropFirst("https://127.0.0.1:".count).dropLast())
-                } else {
-                    try await Task.sleep(for: .milliseconds(50))
+                var request = HTTPClientRequest(url: "https://127.0.0.1:\(port)/healthz")
+                request.method = .GET
+                if let response = try? await peers[2].http.execute(request, timeout: .seconds(5)) {
+                    _ = try? await response.body.collect(upTo: 1 << 16)
+                    ready = response.status == .ok
                 }
+                if !ready { try await Task.sleep(for: .milliseconds(100)) }
             }
-            guard let port else { throw Failure("the registry did not start:\n\(process.outputTail())") }
+            guard ready else { throw Failure("the registry did not start:\n\(process.outputTail())") }
             let live = Live(process: process, port: port, pki: pki, admin: peers[0], server: peers[1], anonymous: peers[2],
                             ledgerFile: data + "/checkpoints.sqlite", memberSigner: signer)
 
@@ -213,6 +219,14 @@ struct CheckpointOverflowEndToEndTests {
         ]
     }
 
+    /// The crash report in a process's output: from the crash line to the registers.
+    static func crash(_ output: String) -> String {
+        let lines = output.split(separator: "\n", omittingEmptySubsequences: false)
+        let start = lines.firstIndex { $0.contains("Fatal error") || $0.contains("crashed") } ?? max(0, lines.count - 30)
+        let end = lines[start...].firstIndex { $0.contains("Registers") } ?? min(lines.count, start + 30)
+        return lines[start..<min(end, start + 40)].joined(separator: "\n")
+    }
+
     // MARK: - The test
 
     @Test("an overflowing checkpoint gets a typed 400, the registry process stays up and nothing changes")
@@ -224,7 +238,12 @@ struct CheckpointOverflowEndToEndTests {
             #expect(before["checkpoints"]?.count == 1)
 
             for (label, checkpoint) in try Self.hostile() {
-                let answer = try await live.submit(checkpoint)
+                let answer: ManagementHostileInputTests.Answer
+                do { answer = try await live.submit(checkpoint) } catch {
+                    let exit = await live.process.waitForExit(timeout: .seconds(10))
+                    Issue.record("\(label): no answer (\(error)); the registry process \(exit.map { "died (\($0))" } ?? "is still running"):\n\(Self.crash(live.process.output()))")
+                    return
+                }
                 if let exit = live.process.exit {
                     Issue.record("\(label): the registry process died (\(exit)):\n\(live.process.outputTail(30))")
                     return
@@ -247,6 +266,23 @@ struct CheckpointOverflowEndToEndTests {
             #expect(live.process.isRunning, "\(live.process.outputTail())")
         }
     }
+}
+
+/// A TCP port on 127.0.0.1 that nothing listens on (bound, read and released).
+func freePort() throws -> Int {
+    let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+    guard fd >= 0 else { throw CheckpointOverflowEndToEndTests.Failure("socket() failed") }
+    defer { close(fd) }
+    var address = sockaddr_in()
+    address.sin_family = sa_family_t(AF_INET)
+    address.sin_addr.s_addr = inet_addr("127.0.0.1")
+    address.sin_port = 0
+    var length = socklen_t(MemoryLayout<sockaddr_in>.size)
+    let bound = withUnsafeMutablePointer(to: &address) { pointer in
+        pointer.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, length) == 0 && getsockname(fd, $0, &length) == 0 }
+    }
+    guard bound else { throw CheckpointOverflowEndToEndTests.Failure("bind() failed") }
+    return Int(UInt16(bigEndian: address.sin_port))
 }
 
 extension InMemoryMerkleTree {
