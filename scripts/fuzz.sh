@@ -25,7 +25,7 @@ while [[ $# -gt 0 ]]; do
   esac
 done
 if [[ ${#targets[@]} -eq 0 ]]; then
-  targets=(identifiers client-request jws record globalconf evidence)
+  targets=(identifiers client-request jws record globalconf evidence checkpoint)
 fi
 
 scratch=()

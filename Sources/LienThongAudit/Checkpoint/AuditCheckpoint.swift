@@ -51,7 +51,11 @@ public struct AuditCheckpoint: Sendable, Hashable {
     }
 
     /// The number of records in the window.
-    public var windowRecordCount: UInt64 { tree.treeSize - (previous?.treeSize ?? 0) }
+    /// (0 if ``previous`` is larger than ``tree``, which a parsed checkpoint never is.)
+    public var windowRecordCount: UInt64 {
+        let (count, overflow) = tree.treeSize.subtractingReportingOverflow(previous?.treeSize ?? 0)
+        return overflow ? 0 : count
+    }
 
     /// The canonical JSON value.
     public var canonicalJSON: CanonicalJSON {
@@ -224,11 +228,18 @@ public struct UsageCounter: Sendable, Hashable {
     }
 
     /// Counts one record that took `durationMilliseconds`.
+    ///
+    /// Records can come from a file (`lienthong audit verify` recounts them), so nothing here may
+    /// trap: the count and the buckets grow by one per record held in memory (they cannot reach
+    /// 2^64), and the duration total saturates at ``AuditRecord/maximumInteger`` (2^53 − 1 ms,
+    /// about 285,000 years), the largest a checkpoint may carry; the server that made the
+    /// checkpoint and anyone recounting its records saturate alike.
     public mutating func add(durationMilliseconds: Int64) {
-        count += 1
-        durationMillisecondsTotal += max(0, durationMilliseconds)
+        count &+= 1
+        let (total, overflow) = durationMillisecondsTotal.addingReportingOverflow(max(0, durationMilliseconds))
+        durationMillisecondsTotal = overflow ? AuditRecord.maximumInteger : min(total, AuditRecord.maximumInteger)
         let bucket = Self.latencyBucketBounds.firstIndex { durationMilliseconds <= $0 } ?? Self.latencyBucketBounds.count
-        latencyBuckets[bucket] += 1
+        latencyBuckets[bucket] &+= 1
     }
 
     /// The canonical JSON value (absent key parts omitted).
@@ -269,13 +280,19 @@ public struct UsageCounter: Sendable, Hashable {
                   outcome: outcome, errorType: try reader.optionalString("error_type"))
         count = try reader.unsignedInteger("count")
         durationMillisecondsTotal = Int64(try reader.unsignedInteger("duration_ms_total"))
+        // Every bucket is a count like `count` (0 … 2^53 − 1), and their sum must be `count`:
+        // checked, since hostile buckets may add up beyond 2^64.
         latencyBuckets = try reader.array("latency_buckets").enumerated().map { index, item throws(AuditRecordError) in
-            guard case .integer(let value) = item, value >= 0 else { throw .invalidValue(field: reader.path("latency_buckets.\(index)")) }
+            guard case .integer(let value) = item else { throw .wrongType(field: reader.path("latency_buckets.\(index)")) }
+            guard (0...AuditRecord.maximumInteger).contains(value) else { throw .valueOutOfRange(field: reader.path("latency_buckets.\(index)")) }
             return UInt64(value)
         }
-        guard latencyBuckets.count == Self.latencyBucketBounds.count + 1, latencyBuckets.reduce(0, +) == count else {
-            throw .invalidValue(field: reader.path("latency_buckets"))
+        guard latencyBuckets.count == Self.latencyBucketBounds.count + 1 else { throw .invalidValue(field: reader.path("latency_buckets")) }
+        let bucketTotal: UInt64
+        do { bucketTotal = try Checked.sum(latencyBuckets, reader.path("latency_buckets")) } catch {
+            throw .valueOutOfRange(field: reader.path("latency_buckets"))
         }
+        guard bucketTotal == count else { throw .invalidValue(field: reader.path("latency_buckets")) }
     }
 }
 
@@ -296,7 +313,8 @@ public struct UsageTally: Sendable, Hashable {
     public var counters: [UsageCounter] { byKey.values.sorted { $0.key < $1.key } }
 
     /// The number of records counted.
-    public var total: UInt64 { byKey.values.reduce(0) { $0 + $1.count } }
+    /// (Each counter counts records held in memory: the total cannot reach 2^64.)
+    public var total: UInt64 { byKey.values.reduce(0) { $0 &+ $1.count } }
 }
 
 extension JSONObjectReader {

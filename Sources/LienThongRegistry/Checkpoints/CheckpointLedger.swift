@@ -38,6 +38,10 @@ public struct CheckpointRefusal: Error, Sendable, Hashable, CustomStringConverti
         case conflict
         /// The ledger cannot be written (503 `Server.Registry.StoreUnavailable`).
         case unavailable
+        /// A number is out of range: beyond its bound when parsed (2^53 − 1 for counts, sizes
+        /// and totals), or a sum with what the registry holds would be (400
+        /// `Client.ValueOutOfRange`; `docs/robustness.md` §Untrusted numbers).
+        case outOfRange
     }
 
     /// The code.
@@ -107,6 +111,7 @@ public actor CheckpointLedger {
                 """)
         }
         migrator.registerMigration("v2-usage") { db in try UsageStore.migrate(db) }
+        migrator.registerMigration("v3-usage-bounds") { db in try UsageStore.migrateBounds(db) }
         try migrator.migrate(pool)
         self.pool = pool
         self.instance = instance
@@ -147,6 +152,7 @@ public actor CheckpointLedger {
                        registry: RegistrySnapshot) async throws(CheckpointRefusal) -> (entry: LedgerEntry, created: Bool) {
         let checkpoint: AuditCheckpoint
         do { checkpoint = try AuditCheckpoint(canonicalBytes: body) } catch {
+            if case .valueOutOfRange = error { throw CheckpointRefusal(.outOfRange, "the checkpoint's numbers are out of range: \(error)") }
             throw CheckpointRefusal(.malformed, "the checkpoint is not valid canonical checkpoint JSON: \(error)")
         }
         let jws: DetachedJWS
@@ -230,6 +236,8 @@ public actor CheckpointLedger {
                 try UsageStore.ingest(db, checkpoint: checkpoint, registrySequence: registrySequence)
             }
         } catch {
+            // Nothing was written: the transaction rolled back.
+            if let refusal = UsageStore.outOfRange(error) { throw refusal }
             throw CheckpointRefusal(.unavailable, "the checkpoint ledger cannot be written: \(error)")
         }
         head = (registrySequence, MerkleHash.plainSHA256(receiptBytes))

@@ -141,6 +141,7 @@ struct CheckpointRoutes {
         case .forbidden: RegistryAPIError.forbidden(refusal.message)
         case .conflict: RegistryAPIError(status: .conflict, type: "Client.CheckpointConflict", message: refusal.message)
         case .unavailable: RegistryAPIError(status: .serviceUnavailable, type: "Server.Registry.StoreUnavailable", message: refusal.message)
+        case .outOfRange: RegistryAPIError(status: .badRequest, type: "Client.ValueOutOfRange", message: refusal.message)
         }
     }
 }

@@ -56,15 +56,43 @@ public struct ComplianceEngine: Sendable {
 // MARK: - Reading
 
 /// A sum of usage counters.
+///
+/// The loader reads every number through ``UsageBounds`` and refuses a period whose grand totals
+/// (all groups together: count, duration, each bucket) exceed 2^53 − 1. All numbers are
+/// non-negative, so every sum the sections make of a subset of the groups is at most that grand
+/// total: their `+` cannot overflow (`scripts/arithmetic-allowlist.txt` names them).
 struct UsageSum: Sendable {
     var count: Int64 = 0
     var duration: Int64 = 0
     var buckets = [Int64](repeating: 0, count: UsageStore.bucketCount)
 
+    /// Adds `other` (loaded totals: within the period's grand total).
     mutating func add(_ other: UsageSum) {
         count += other.count
         duration += other.duration
         for index in buckets.indices { buckets[index] += other.buckets[index] }
+    }
+
+    /// Adds `other`, checked, each total kept within 0 … 2^53 − 1.
+    mutating func checkedAdd(_ other: UsageSum, _ what: String) throws(ArithmeticOverflow) {
+        var result = self
+        result.count = try Checked.safe(try Checked.add(count, other.count, what + " count"), what + " count")
+        result.duration = try Checked.safe(try Checked.add(duration, other.duration, what + " duration"), what + " duration")
+        for index in buckets.indices {
+            result.buckets[index] = try Checked.safe(try Checked.add(buckets[index], other.buckets[index], what + " bucket"), what + " bucket")
+        }
+        self = result
+    }
+}
+
+/// Reads the integers of usage rows and sums strictly: a value the bound triggers would have
+/// refused (outside 0 … 2^53 − 1, or a REAL from an overflowing `+` in an older ledger) is an
+/// ``ArithmeticOverflow``, never a trap in the row decoder.
+enum UsageBounds {
+    static func integer(_ row: Row, _ index: Int, _ what: String) throws(ArithmeticOverflow) -> Int64 {
+        let value: DatabaseValue = row[index]
+        guard case .int64(let integer) = value.storage else { throw ArithmeticOverflow(what) }
+        return try Checked.safe(integer, what)
     }
 }
 
@@ -223,6 +251,7 @@ struct UsageLoader {
     /// The period's usage summed per side, agreement, dataset, members, outcome and error type.
     func groups(_ db: Database, _ period: PeriodSegments) throws -> [UsageGroup: UsageSum] {
         var groups: [UsageGroup: UsageSum] = [:]
+        var grand = UsageSum()
         let sums = (["count", "duration_total"] + UsageStore.bucketColumns).map { "SUM(\($0))" }.joined(separator: ", ")
         for segment in segments(period) {
             let sql = """
@@ -234,9 +263,11 @@ struct UsageLoader {
             while let row = try rows.next() {
                 let key = UsageGroup(side: row[0], agreement: row[1], dataset: row[2], consumerMember: row[3], providerMember: row[4],
                                      outcome: row[5], errorType: row[6])
-                var tally = UsageSum(count: row[7], duration: row[8])
-                for index in 0..<UsageStore.bucketCount { tally.buckets[index] = row[9 + index] }
-                groups[key, default: UsageSum()].add(tally)
+                var tally = UsageSum(count: try UsageBounds.integer(row, 7, "usage count"), duration: try UsageBounds.integer(row, 8, "usage duration"))
+                for index in 0..<UsageStore.bucketCount { tally.buckets[index] = try UsageBounds.integer(row, 9 + index, "usage bucket") }
+                try groups[key, default: UsageSum()].checkedAdd(tally, "usage")
+                // The grand total of the period bounds every sum the sections make of the groups.
+                try grand.checkedAdd(tally, "the period's usage")
             }
         }
         return groups
@@ -245,7 +276,10 @@ struct UsageLoader {
     /// Consumer-side served, refused and failed per UTC day.
     func perDay(_ db: Database, _ period: PeriodSegments) throws -> [Int64: (Int64, Int64, Int64)] {
         var result: [Int64: (Int64, Int64, Int64)] = [:]
-        func add(_ day: Int64, _ outcome: String, _ count: Int64) {
+        var total: Int64 = 0
+        func add(_ day: Int64, _ outcome: String, _ count: Int64) throws(ArithmeticOverflow) {
+            // Every day's figures are at most the total of all of them, checked here.
+            total = try Checked.safe(try Checked.add(total, count, "daily usage"), "daily usage")
             var value = result[day] ?? (0, 0, 0)
             switch outcome {
             case ExchangeOutcome.success.rawValue: value.0 += count
@@ -259,14 +293,14 @@ struct UsageLoader {
                 SELECT day, outcome, SUM(count) FROM usage_daily
                 WHERE day >= ? AND day < ? AND side = 'consumer'\(filter.sql) GROUP BY day, outcome
                 """, arguments: arguments([days.lowerBound, days.upperBound]))
-            while let row = try rows.next() { add(row[0], row[1], row[2]) }
+            while let row = try rows.next() { try add(row[0], row[1], try UsageBounds.integer(row, 2, "daily usage")) }
         }
         for edge in period.edges {
             let rows = try Row.fetchCursor(db, sql: """
                 SELECT outcome, SUM(count) FROM usage_windows
                 WHERE window_start >= ? AND window_start < ? AND side = 'consumer'\(filter.sql) GROUP BY outcome
                 """, arguments: arguments([edge.start, edge.end]))
-            while let row = try rows.next() { add(edge.day, row[0], row[1]) }
+            while let row = try rows.next() { try add(edge.day, row[0], try UsageBounds.integer(row, 1, "daily usage")) }
         }
         return result
     }
@@ -274,6 +308,7 @@ struct UsageLoader {
     /// Refusals with no agreement and an `…AccessDenied` error type.
     func withoutAgreement(_ db: Database, _ period: PeriodSegments) throws -> [NoAgreementGroup: (count: Int64, first: Int64, last: Int64)] {
         var result: [NoAgreementGroup: (count: Int64, first: Int64, last: Int64)] = [:]
+        var total: Int64 = 0
         let condition = "agreement = '' AND outcome = 'refused' AND substr(error_type, -12) = 'AccessDenied'"
         for segment in segments(period) {
             let (first, last) = segment.table == "usage_windows" ? ("MIN(window_start)", "MAX(window_start)") : ("MIN(first_window)", "MAX(last_window)")
@@ -284,9 +319,12 @@ struct UsageLoader {
                 """, arguments: arguments(segment.arguments))
             while let row = try rows.next() {
                 let key = NoAgreementGroup(client: row[0], consumerMember: row[1], dataset: row[2], service: row[3], side: row[4])
-                let count: Int64 = row[5], firstWindow: Int64 = row[6], lastWindow: Int64 = row[7]
+                let count = try UsageBounds.integer(row, 5, "refusals without agreement"), firstWindow: Int64 = row[6], lastWindow: Int64 = row[7]
+                // All of them together within 2^53 − 1: the section's merges cannot overflow.
+                total = try Checked.safe(try Checked.add(total, count, "refusals without agreement"), "refusals without agreement")
                 if let old = result[key] {
-                    result[key] = (old.count + count, min(old.first, firstWindow), max(old.last, lastWindow))
+                    let sum = try Checked.safe(try Checked.add(old.count, count, "refusals without agreement"), "refusals without agreement")
+                    result[key] = (sum, min(old.first, firstWindow), max(old.last, lastWindow))
                 } else {
                     result[key] = (count, firstWindow, lastWindow)
                 }
@@ -373,7 +411,8 @@ struct UsageLoader {
             """, arguments: [fetchStart, fetchEnd])
         let filter = context.usageAgreementFilter
         while let row = try rows.next() {
-            let item = ReconciliationRow(agreement: row[0], window: row[1], consumer: row[2], provider: row[3],
+            let item = ReconciliationRow(agreement: row[0], window: row[1], consumer: try UsageBounds.integer(row, 2, "consumer served"),
+                                         provider: try UsageBounds.integer(row, 3, "provider served"),
                                          consumerMember: row[4], providerMember: row[5])
             guard filter(item.agreement, item.consumerMember, item.providerMember) else { continue }
             byAgreement[item.agreement, default: []].append(item)
@@ -390,7 +429,10 @@ struct UsageLoader {
             guard let consumerLimit = settled[firstItem.consumerMember], let providerLimit = settled[firstItem.providerMember] else { continue }
             let limit = min(consumerLimit, providerLimit)
             let isSettled = { (start: Int64) in start + window + margin <= limit }
-            let served = { (start: Int64) in try Int64.fetchOne(lookup, arguments: [agreement, start]) ?? 0 }
+            let served = { (start: Int64) throws -> Int64 in
+                guard let row = try Row.fetchOne(lookup, arguments: [agreement, start]) else { return 0 }
+                return try UsageBounds.integer(row, 0, "consumer served")
+            }
             // Final findings, on settled windows only; then provisional ones: the same
             // reconciliation over the counters reported so far, kept where the window is not settled.
             let final = try Reconciler(window: window, passes: passes, fetchEnd: fetchEnd, isSettled: isSettled, consumerServed: served).run(items)

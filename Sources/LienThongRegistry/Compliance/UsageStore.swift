@@ -76,6 +76,44 @@ enum UsageStore {
         return era * 146_097 + doe - 719_468
     }
 
+    /// The largest count, duration total or bucket total a usage row may hold: 2^53 − 1, so that
+    /// every sum the compliance view makes of rows fits (`docs/robustness.md` §Untrusted numbers).
+    static let maximumTotal: Int64 = Checked.maximumSafeInteger
+
+    /// The message the bound triggers abort with (``outOfRange(_:)`` recognises it).
+    static let outOfRangeMarker = "lienthong: usage total out of range"
+
+    /// Migration `v3-usage-bounds`: triggers that abort (rolling back the checkpoint's whole
+    /// transaction) any insert or update leaving a count, total or bucket of a usage row outside
+    /// 0 … ``maximumTotal`` — or not an integer: SQLite turns an overflowing `+` into a REAL.
+    static func migrateBounds(_ db: Database) throws {
+        let rollup = ["count", "duration_total"] + bucketColumns
+        let tables: [(String, [String])] = [("usage_windows", rollup), ("usage_daily", rollup), ("usage_monthly", rollup),
+                                            ("usage_reconciliation", ["consumer_served", "provider_served"])]
+        for (table, columns) in tables {
+            let condition = columns.map { "typeof(NEW.\($0)) != 'integer' OR NEW.\($0) < 0 OR NEW.\($0) > \(maximumTotal)" }
+                .joined(separator: " OR ")
+            for event in ["INSERT", "UPDATE"] {
+                try db.execute(sql: """
+                    CREATE TRIGGER \(table)_bounds_\(event.lowercased()) BEFORE \(event) ON \(table) WHEN \(condition)
+                    BEGIN SELECT RAISE(ABORT, '\(outOfRangeMarker) in \(table)'); END;
+                    """)
+            }
+        }
+    }
+
+    /// The typed refusal for an ingestion that failed because a number is out of range (a checked
+    /// sum in memory, or a bound trigger in SQLite), `nil` for any other failure.
+    static func outOfRange(_ error: any Error) -> CheckpointRefusal? {
+        if let overflow = error as? ArithmeticOverflow {
+            return CheckpointRefusal(.outOfRange, "the checkpoint's usage counters cannot be added to the registry's usage totals: \(overflow)")
+        }
+        if let database = error as? DatabaseError, database.message?.contains(outOfRangeMarker) == true {
+            return CheckpointRefusal(.outOfRange, "the checkpoint's usage counters would take a usage total beyond 2^53 − 1: \(database.message ?? "")")
+        }
+        return nil
+    }
+
     /// Creates the usage tables (migration `v2-usage`) and fills them from the checkpoints the
     /// ledger already holds.
     static func migrate(_ db: Database) throws {
@@ -190,9 +228,12 @@ enum UsageStore {
                                           dataset: dataset, outcome: key.outcome.rawValue, errorType: key.errorType ?? "",
                                           consumerMember: members.consumer(client), providerMember: members.provider(service: service, dataset: dataset))
                 var sum = RollupSum(window: key.window.millisecondsSince1970)
-                sum.count = Int64(clamping: counter.count)
-                sum.duration = counter.durationMillisecondsTotal
-                for (index, value) in counter.latencyBuckets.prefix(bucketCount).enumerated() { sum.buckets[index] = Int64(clamping: value) }
+                // A parsed checkpoint holds each of these in 0 … 2^53 − 1; synthetic ones are checked too.
+                sum.count = try Checked.safe(Int64(clamping: counter.count), "usage count")
+                sum.duration = try Checked.safe(counter.durationMillisecondsTotal, "usage duration_ms_total")
+                for (index, value) in counter.latencyBuckets.prefix(bucketCount).enumerated() {
+                    sum.buckets[index] = try Checked.safe(Int64(clamping: value), "usage latency bucket")
+                }
 
                 values.removeAll(keepingCapacity: true)
                 values += [sequence, server, rollupKey.side.databaseValue, sum.firstWindow.databaseValue, client.databaseValue,
@@ -201,7 +242,7 @@ enum UsageStore {
                            rollupKey.errorType.databaseValue, sum.count.databaseValue, sum.duration.databaseValue]
                 values += sum.buckets.map(\.databaseValue)
                 try raw.execute(arguments: StatementArguments(values))
-                batch.add(rollupKey, sum)
+                try batch.add(rollupKey, sum)
             }
         }
         try batch.write(db)
@@ -238,12 +279,19 @@ enum UsageStore {
             lastWindow = window
         }
 
-        mutating func add(_ other: RollupSum) {
-            count += other.count
-            duration += other.duration
-            for index in buckets.indices { buckets[index] += other.buckets[index] }
-            firstWindow = min(firstWindow, other.firstWindow)
-            lastWindow = max(lastWindow, other.lastWindow)
+        /// Adds `other`, checked: what one batch adds to one row must itself fit a row
+        /// (``UsageStore/maximumTotal``); the triggers check the row's new total.
+        mutating func add(_ other: RollupSum) throws(ArithmeticOverflow) {
+            var result = self
+            result.count = try Checked.safe(try Checked.add(count, other.count, "usage count total"), "usage count total")
+            result.duration = try Checked.safe(try Checked.add(duration, other.duration, "usage duration total"), "usage duration total")
+            for index in buckets.indices {
+                result.buckets[index] = try Checked.safe(try Checked.add(buckets[index], other.buckets[index], "usage latency bucket total"),
+                                                         "usage latency bucket total")
+            }
+            result.firstWindow = min(firstWindow, other.firstWindow)
+            result.lastWindow = max(lastWindow, other.lastWindow)
+            self = result
         }
     }
 
@@ -288,7 +336,7 @@ enum UsageStore {
             days[day] = (min(old.first, start), max(old.last, end))
         }
 
-        mutating func add(_ key: RollupKey, _ sum: RollupSum) {
+        mutating func add(_ key: RollupKey, _ sum: RollupSum) throws(ArithmeticOverflow) {
             let day = UsageStore.day(sum.firstWindow)
             let month: Int64
             if let known = monthOfDay[day] { month = known } else {
@@ -296,13 +344,23 @@ enum UsageStore {
                 monthOfDay[day] = month
             }
             let dayKey = Period(period: day, key: key)
-            if daily[dayKey] == nil { daily[dayKey] = sum } else { daily[dayKey]?.add(sum) }
+            if var old = daily[dayKey] {
+                try old.add(sum)
+                daily[dayKey] = old
+            } else { daily[dayKey] = sum }
             let monthKey = Period(period: month, key: key)
-            if monthly[monthKey] == nil { monthly[monthKey] = sum } else { monthly[monthKey]?.add(sum) }
+            if var old = monthly[monthKey] {
+                try old.add(sum)
+                monthly[monthKey] = old
+            } else { monthly[monthKey] = sum }
             guard key.outcome == ExchangeOutcome.success.rawValue, !key.agreement.isEmpty, sum.count > 0 else { return }
             let window = AgreementWindow(agreement: key.agreement, window: sum.firstWindow)
             var entry = served[window] ?? Served(consumerMember: key.consumerMember, providerMember: key.providerMember)
-            if key.side == ExchangeSide.consumer.rawValue { entry.consumer += sum.count } else { entry.provider += sum.count }
+            if key.side == ExchangeSide.consumer.rawValue {
+                entry.consumer = try Checked.safe(try Checked.add(entry.consumer, sum.count, "served total"), "served total")
+            } else {
+                entry.provider = try Checked.safe(try Checked.add(entry.provider, sum.count, "served total"), "served total")
+            }
             if entry.consumerMember.isEmpty { entry.consumerMember = key.consumerMember }
             if entry.providerMember.isEmpty { entry.providerMember = key.providerMember }
             served[window] = entry

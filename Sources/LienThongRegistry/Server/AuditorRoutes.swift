@@ -185,6 +185,10 @@ struct AuditorRoutes {
             throw RegistryAPIError.badRequest(error.message)
         } catch let error as RegistryAPIError {
             throw error
+        } catch let error as ArithmeticOverflow {
+            // Usage totals beyond 2^53 − 1 (only hostile counters could make them): typed, never a trap.
+            throw RegistryAPIError(status: .internalServerError, type: "Server.Registry.ValueOutOfRange",
+                                   message: "the compliance view cannot be computed: \(error)")
         } catch {
             throw RegistryAPIError(status: .serviceUnavailable, type: "Server.Registry.StoreUnavailable",
                                    message: "the compliance view cannot be computed: \(error)")

@@ -34,6 +34,8 @@ let fuzzTargets: [FuzzTarget] = [
                prepare: GlobalConfigurationFuzz.prepare, run: GlobalConfigurationFuzz.run),
     FuzzTarget(name: "evidence", summary: "evidence bundles through the offline verifier",
                prepare: EvidenceFuzz.prepare, run: EvidenceFuzz.run),
+    FuzzTarget(name: "checkpoint", summary: "POST /checkpoints bodies through the registry's decode, verify and ingest path",
+               prepare: CheckpointFuzz.prepare, run: CheckpointFuzz.run),
 ]
 
 nonisolated(unsafe) var selectedTarget: FuzzTarget?
