@@ -16,11 +16,14 @@ public enum PrivateKeyFile {
     /// - Throws: ``PKIError`` (`.io`) saying `permissions 0644 for 'PATH' are too open`, or that
     ///   the file cannot be examined.
     public static func checkPermissions(_ path: String) throws(PKIError) {
-        var info = stat()
-        guard stat(path, &info) == 0 else {
-            throw PKIError(.io, "cannot examine the private key file '\(path)': \(String(cString: strerror(errno)))")
+        let attributes: [FileAttributeKey: Any]
+        do { attributes = try FileManager.default.attributesOfItem(atPath: path) } catch {
+            throw PKIError(.io, "cannot examine the private key file '\(path)': \(error.localizedDescription)")
         }
-        let mode = UInt32(info.st_mode) & 0o7777
+        guard let permissions = attributes[.posixPermissions] as? NSNumber else {
+            throw PKIError(.io, "cannot read the permissions of the private key file '\(path)'")
+        }
+        let mode = permissions.uint32Value & 0o7777
         guard mode & 0o077 == 0 else {
             throw PKIError(.io, "UNPROTECTED PRIVATE KEY FILE: permissions \(String(format: "%04o", mode)) for '\(path)' are too open. "
                 + "A private key must be readable by its owner only (chmod 600 '\(path)'); it is not used.")
