@@ -44,14 +44,15 @@ public final class SecurityServerRuntime: Sendable {
     /// The data owner's veto in force: the configuration's at start, replaceable at run time
     /// through the operations API (`PUT /admin/v1/veto`); read once per exchange by the provider side.
     public let veto: VetoState
-    /// Message ids seen from each client within the replay window (provider side).
-    public let replays: ReplayGuard
+    /// The provider side's freshness and replay check, over the persistent store.
+    public let replays: ReplayCheck
     /// The server's logger (exchange refusals, operations API calls).
     let logger: Logger
 
-    /// Creates a runtime; the configuration must have been validated.
+    /// Creates a runtime; the configuration must have been validated. `replayStore` remembers the
+    /// requests the provider side accepted (``ReplayCheck``).
     public init(configuration: SecurityServerConfiguration, serverId: SecurityServerId, trust: TrustState, signer: MemberSigner,
-                peers: PeerClient, backend: BackendClient, audit: any ExchangeAuditSink, metrics: ServerMetrics,
+                peers: PeerClient, backend: BackendClient, audit: any ExchangeAuditSink, replayStore: any ReplayStore, metrics: ServerMetrics,
                 hooks: ExchangeTestHooks, logger: Logger) throws(SecurityServerConfigurationError) {
         self.configuration = configuration
         self.serverId = serverId
@@ -88,7 +89,8 @@ public final class SecurityServerRuntime: Sendable {
                                            memoryThreshold: configuration.limits.memoryThresholdBytes, directory: spoolDirectory)
         self.requestLimits = .default
         self.veto = VetoState(ProviderVeto(configuration.veto))
-        self.replays = ReplayGuard(window: TimeInterval(configuration.limits.replayWindowSeconds))
+        self.replays = ReplayCheck(windowSeconds: configuration.limits.replayWindowSeconds,
+                                   skewSeconds: configuration.limits.clockSkewSeconds, store: replayStore)
     }
 
     /// The current time on this server's clock.
