@@ -1,10 +1,12 @@
 import AsyncHTTPClient
 import Foundation
 import LienThongAudit
+import LienThongAuditPostgres
 import LienThongCore
 import LienThongServer
 import LienThongTestSupport
 import LienThongTrust
+import Logging
 import NIOHTTP1
 import Synchronization
 import Testing
@@ -267,6 +269,71 @@ struct ReplayFreshnessTests {
                     await peers.shutdown()
                 }
             }
+        }
+    }
+}
+
+/// ``ReplayCheck`` on its own, with an injected clock: the exact edges of the window, pruning,
+/// and failing closed when the store cannot be reached.
+@Suite("Replay check")
+struct ReplayCheckTests {
+    static let provider = try! MemberId(parsing: "VN/GOV/000.00.00.G22")
+    static let client = try! ClientId(parsing: "VN/GOV/000.00.00.H26/MOTCUA")
+    static let now = Date(timeIntervalSince1970: 1_767_225_600)
+    static let nowMs: Int64 = 1_767_225_600_000
+
+    static func type(_ check: ReplayCheck, _ id: String, signedAt: Int64, now: Date = now) async -> String? {
+        do throws(XRoadFault) {
+            try await check.admit(provider: provider, client: client, messageId: id, signedAt: signedAt, now: now)
+            return nil
+        } catch {
+            return error.type.name
+        }
+    }
+
+    @Test("the window is [now - window - skew, now + skew], to the millisecond; a repeat inside it is a duplicate")
+    func edges() async throws {
+        let check = ReplayCheck(windowSeconds: 60, skewSeconds: 5, store: InMemoryReplayStore())
+        let stale = "Server.ServerProxy.StaleRequest"
+        #expect(await Self.type(check, "oldest", signedAt: Self.nowMs - 65_000) == nil, "exactly window + skew old")
+        #expect(await Self.type(check, "too-old", signedAt: Self.nowMs - 65_001) == stale)
+        #expect(await Self.type(check, "newest", signedAt: Self.nowMs + 5_000) == nil, "exactly skew ahead")
+        #expect(await Self.type(check, "too-new", signedAt: Self.nowMs + 5_001) == stale)
+        #expect(await Self.type(check, "epoch", signedAt: 0) == stale)
+        #expect(await Self.type(check, "year-9999", signedAt: CanonicalMessage.maximumTime) == stale)
+        #expect(await Self.type(check, "oldest", signedAt: Self.nowMs - 65_000) == "Server.ServerProxy.DuplicateMessage")
+        #expect(await Self.type(check, "newest", signedAt: Self.nowMs, now: Self.now.addingTimeInterval(1)) == "Server.ServerProxy.DuplicateMessage")
+        // Once the clock has passed window + skew, the captured request is stale, whatever the store holds.
+        #expect(await Self.type(check, "newest", signedAt: Self.nowMs + 5_000, now: Self.now.addingTimeInterval(70.002)) == stale)
+    }
+
+    @Test("entries are pruned past window + 2 x skew, never earlier")
+    func pruning() async throws {
+        let store = InMemoryReplayStore()
+        let check = ReplayCheck(windowSeconds: 60, skewSeconds: 5, store: store)
+        #expect(await Self.type(check, "a", signedAt: Self.nowMs) == nil)
+        // 69 s later (< 60 + 2 × 5): still stored, so a repeat that is still fresh (signed 64.9 s ago) is a duplicate.
+        #expect(await Self.type(check, "b", signedAt: Self.nowMs + 69_000, now: Self.now.addingTimeInterval(69)) == nil)
+        #expect(try await !store.admit(SeenRequest(provider: Self.provider.canonical, client: Self.client.canonical, messageId: "a", signedAt: 0)))
+        // 85 s later (pruning runs at most every window / 4 = 15 s): "a" is pruned; the check would refuse it as stale anyway.
+        #expect(await Self.type(check, "c", signedAt: Self.nowMs + 85_000, now: Self.now.addingTimeInterval(85)) == nil)
+        #expect(try await store.admit(SeenRequest(provider: Self.provider.canonical, client: Self.client.canonical, messageId: "a", signedAt: Self.nowMs + 85_000)))
+    }
+
+    @Test("a store that cannot be reached refuses the request (fail closed): PostgreSQL on a closed port")
+    func failsClosed() async throws {
+        var logger = Logger(label: "replay-check-tests")
+        logger.logLevel = .critical
+        var configuration = try PostgresAuditLeafStore.Configuration(url: "postgres://postgres@127.0.0.1:1/postgres")
+        configuration.connectionWaitTimeout = .seconds(2)
+        let store = try PostgresAuditLeafStore(configuration: configuration, node: "n", logger: logger)
+        let check = ReplayCheck(windowSeconds: 60, skewSeconds: 5, store: store)
+        await withTaskGroup(of: Void.self) { group in
+            group.addTask { try? await store.run() }
+            #expect(await Self.type(check, "x", signedAt: Self.nowMs) == "Server.ServerProxy.InternalError")
+            // Not remembered in memory as admitted-and-served: a retry is refused again, never served.
+            #expect(await Self.type(check, "x", signedAt: Self.nowMs) != nil)
+            group.cancelAll()
         }
     }
 }
