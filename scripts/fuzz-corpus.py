@@ -49,7 +49,7 @@ write("client-request", base + "X-Road-UserId: VN0010990123\nX-Road-Issue: HS-20
 write("client-request", "POST /r1/VN/GOV/000.00.00.G13/HOTICH/khai-sinh/ban-sao\nX-Road-Client: VN/GOV/000.00.00.H26\n"
       "X-Road-Client: VN/GOV/000.00.00.H26/DVC\nX-Road-Id: a\nX-Road-Id: b\n")
 
-vector = json.load(open(os.path.join(root, "docs", "test-vectors", "message-signature-v1.json")))
+vector = json.load(open(os.path.join(root, "docs", "test-vectors", "message-signature-v2.json")))
 write("jws", vector["jws"])
 write("jws", vector["canonical"])
 

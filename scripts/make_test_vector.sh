@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Regenerates docs/test-vectors/message-signature-v1.json with the lienthong CLI.
+# Regenerates docs/test-vectors/message-signature-v2.json with the lienthong CLI.
 # The key in the vector is a published TEST-ONLY key. ECDSA is randomised: every run gives a
 # different, equally valid JWS, so only rerun this when the canonical form changes.
 set -euo pipefail
@@ -14,7 +14,7 @@ lt pki issue --dir "$work/pki" --kind member --id VN/GOV/000.00.00.H26 --days 36
 body='{"so-dinh-danh":"001099012345","ma-thu-tuc":"1.004227"}'
 body_digest=$(printf '%s' "$body" | openssl dgst -sha256 -binary | basenc --base64url | tr -d '=')
 cat > "$work/message.json" <<JSON
-{"v":1,"kind":"request","id":"7c2f3f0e-1d6b-4c47-9b5e-2e8f2a9d4b10","method":"POST",
+{"v":2,"kind":"request","time":1767225600000,"id":"7c2f3f0e-1d6b-4c47-9b5e-2e8f2a9d4b10","method":"POST",
  "service":"VN/GOV/000.00.00.G22/DANCU/tra-cuu-cong-dan","client":"VN/GOV/000.00.00.H26/MOTCUA",
  "path":"/v1/cong-dan/tra-cuu?ma-thu-tuc=1.004227",
  "headers":{"content-type":"application/json","x-lienthong-purpose":"1.004227","x-road-userid":"VN001099012345"},
@@ -32,7 +32,7 @@ b64 = digest_out[1].split()[-1]
 hexd = digest_out[2].split()[-1]
 read = lambda p: open(f"{work}/{p}").read()
 vector = {
-  "description": "LienThong message signature test vector v1 (docs/protocol.md). TEST ONLY: the private key is published; never trust it.",
+  "description": "LienThong message signature test vector, canonical form version 2 (docs/protocol.md). TEST ONLY: the private key is published; never trust it.",
   "privateKeyPem": read("pki/member/VN_GOV_000.00.00.H26.key"),
   "certificatePem": read("pki/member/VN_GOV_000.00.00.H26.crt"),
   "caCertificatePem": read("pki/ca/root.crt"),
@@ -43,8 +43,8 @@ vector = {
   "digestBase64url": b64,
   "jws": read("jws.txt").strip(),
 }
-with open("docs/test-vectors/message-signature-v1.json", "w") as f:
+with open("docs/test-vectors/message-signature-v2.json", "w") as f:
     json.dump(vector, f, indent=2, ensure_ascii=False)
     f.write("\n")
 PY
-python3 scripts/verify_test_vector.py docs/test-vectors/message-signature-v1.json
+python3 scripts/verify_test_vector.py docs/test-vectors/message-signature-v2.json

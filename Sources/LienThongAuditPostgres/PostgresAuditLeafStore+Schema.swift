@@ -42,6 +42,18 @@ extension PostgresAuditLeafStore {
             PRIMARY KEY (node, sequence)
         )
         """,
+        // The provider's replay check (not part of the log, not append-only: pruned past the
+        // window). Shared by every node of a server: the key has no node column.
+        """
+        CREATE TABLE IF NOT EXISTS replay_seen_requests (
+            provider TEXT NOT NULL,
+            client TEXT NOT NULL,
+            message_id TEXT NOT NULL,
+            signed_at BIGINT NOT NULL,
+            PRIMARY KEY (provider, client, message_id)
+        )
+        """,
+        "CREATE INDEX IF NOT EXISTS replay_seen_requests_signed_at ON replay_seen_requests (signed_at)",
     ]
 
     /// The append-only rules as trigger functions (the same rules as the SQLite store's
@@ -117,6 +129,8 @@ extension PostgresAuditLeafStore {
             SELECT to_regclass('audit_leaves') IS NOT NULL
                AND to_regclass('audit_checkpoints') IS NOT NULL
                AND to_regclass('audit_archives') IS NOT NULL
+               AND to_regclass('replay_seen_requests') IS NOT NULL
+               AND to_regclass('replay_seen_requests_signed_at') IS NOT NULL
                AND (SELECT COUNT(*) FROM pg_trigger t
                     WHERE NOT t.tgisinternal AND t.tgenabled <> 'D' AND t.tgname IN (\(names))
                       AND t.tgrelid IN (to_regclass('audit_leaves'), to_regclass('audit_checkpoints'), to_regclass('audit_archives'))

@@ -545,3 +545,37 @@ public final class PostgresAuditLeafStore: AuditLeafStore {
         return value
     }
 }
+
+// MARK: Replay check
+
+extension PostgresAuditLeafStore: ReplayStore {
+    /// Inserts `request` into `replay_seen_requests` unless its key is stored, in one statement
+    /// (`INSERT … ON CONFLICT DO NOTHING`): of two nodes inserting the same key at once, PostgreSQL
+    /// makes the second wait for the first to commit and then inserts nothing.
+    public func admit(_ request: SeenRequest) async throws(AuditStoreError) -> Bool {
+        let logger = self.logger
+        return try await withConnection(.write) { connection in
+            let query: PostgresQuery = """
+                WITH inserted AS (
+                    INSERT INTO replay_seen_requests (provider, client, message_id, signed_at)
+                    VALUES (\(request.provider), \(request.client), \(request.messageId), \(request.signedAt))
+                    ON CONFLICT (provider, client, message_id) DO NOTHING
+                    RETURNING 1)
+                SELECT COUNT(*) FROM inserted
+                """
+            return try await Self.single(Int64.self, connection.query(query, logger: logger)) == 1
+        }
+    }
+
+    /// Deletes the entries signed before `cutoff`.
+    public func prune(signedBefore cutoff: Int64) async throws(AuditStoreError) -> Int {
+        let logger = self.logger
+        return try await withConnection(.write) { connection in
+            let query: PostgresQuery = """
+                WITH deleted AS (DELETE FROM replay_seen_requests WHERE signed_at < \(cutoff) RETURNING 1)
+                SELECT COUNT(*) FROM deleted
+                """
+            return Int(clamping: try await Self.single(Int64.self, connection.query(query, logger: logger)))
+        }
+    }
+}

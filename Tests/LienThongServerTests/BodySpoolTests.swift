@@ -43,7 +43,7 @@ struct BodySpoolTests {
             method: "POST", rawTarget: "/r1/VN/GOV/000.00.00.G22/DANCU/nop-ho-so/v1/ho-so",
             headers: [(name: "X-Road-Client", value: "VN/GOV/000.00.00.H29/HOTICH")],
             generateMessageId: { "msg-1" }
-        ).canonicalRequest(bodyDigest: MessageDigest.sha256(of: [UInt8]()))
+        ).canonicalRequest(bodyDigest: MessageDigest.sha256(of: [UInt8]()), time: 1_767_225_600_000)
     }
 
     @Test func smallBodyStaysInMemory() throws {

@@ -290,8 +290,9 @@ struct ClientProtocolTests {
             (name: "X-Road-Id", value: "msg-1"),
         ])
         let digest = MessageDigest.sha256(of: Array("{}".utf8))
-        let canonical = request.canonicalRequest(bodyDigest: digest)
+        let canonical = request.canonicalRequest(bodyDigest: digest, time: 1_767_225_600_000)
         #expect(canonical.kind == .request)
+        #expect(canonical.time == 1_767_225_600_000)
         #expect(canonical.method == "POST")
         #expect(canonical.messageId == "msg-1")
         #expect(canonical.path == "/v1/cong-dan/001099012345?fields=ho-ten")
@@ -305,14 +306,14 @@ struct ClientProtocolTests {
 
     @Test func canonicalPathOfBareService() throws {
         let request = try self.parse(target: "/r1/VN/GOV/000.00.00.G22/DANCU/listMethods")
-        #expect(request.canonicalRequest(bodyDigest: MessageDigest.sha256(of: [UInt8]())).path == "")
+        #expect(request.canonicalRequest(bodyDigest: MessageDigest.sha256(of: [UInt8]()), time: 1_767_225_600_000).path == "")
     }
 
     // MARK: X-Road-Request-Hash
 
     func canonical(_ extra: [(name: String, value: String)] = []) throws -> CanonicalMessage {
         try self.parse(self.withClient([(name: "X-Road-Id", value: "msg-1")] + extra))
-            .canonicalRequest(bodyDigest: MessageDigest.sha256(of: [UInt8]()))
+            .canonicalRequest(bodyDigest: MessageDigest.sha256(of: [UInt8]()), time: 1_767_225_600_000)
     }
 
     @Test func headerPartSerialisation() throws {

@@ -286,8 +286,10 @@ struct DataPlaneAccessTests {
         var headers: [(name: String, value: String)] = [
             (name: "X-Road-Client", value: motCua), (name: "X-Road-Id", value: id), (name: "X-LienThong-Purpose", value: N.purpose),
         ]
+        let time = CanonicalMessage.milliseconds(Date())
+        headers.append(contentsOf: [(name: "X-LienThong-Protocol", value: "2"), (name: "X-LienThong-Time", value: String(time))])
         let parsed = try ParsedClientRequest(method: method, rawTarget: target, headers: headers)
-        let canonical = parsed.canonicalRequest(bodyDigest: .sha256(of: [UInt8]()))
+        let canonical = parsed.canonicalRequest(bodyDigest: .sha256(of: [UInt8]()), time: time)
         headers.append((name: "X-LienThong-Signature", value: try signer.sign(digest: canonical.digest).compact))
         return PeerRequest(method: method, target: target, headers: headers, body: SpooledBody(bytes: []))
     }

@@ -117,7 +117,7 @@ struct ExchangeEndToEndTests {
         #expect((get.headers.first(name: "X-Road-Request-Id") ?? "").count == 36)
         #expect(get.headers.first(name: "X-LienThong-Signature") == nil)
         let parsedGet = try ParsedClientRequest(method: "GET", rawTarget: target, headers: headers(id: "msg-get-1", extra: [("X-Road-UserId", "can-bo-01")]))
-        let expectedGetHash = XRoadRequestHash.compute(for: parsedGet.canonicalRequest(bodyDigest: .sha256(of: [UInt8]())), body: [UInt8]())
+        let expectedGetHash = XRoadRequestHash.compute(for: parsedGet.canonicalRequest(bodyDigest: .sha256(of: [UInt8]()), time: 0), body: [UInt8]())
         #expect(get.headers.first(name: "X-Road-Request-Hash") == expectedGetHash)
         #expect(get.text.contains(#""target":"/api/cong-dan/001099012345?fields=ho-ten""#))
         let seen = await backend.calls.last
@@ -138,7 +138,7 @@ struct ExchangeEndToEndTests {
         #expect(post.text.contains(digest) && post.text.contains(#""bytes":1048576"#))
         let parsedPost = try ParsedClientRequest(method: "POST", rawTarget: Self.lookupPath + "/tai-lieu", headers: postHeaders)
         #expect(post.headers.first(name: "X-Road-Request-Hash")
-                == XRoadRequestHash.compute(for: parsedPost.canonicalRequest(bodyDigest: .sha256(of: body)), body: body))
+                == XRoadRequestHash.compute(for: parsedPost.canonicalRequest(bodyDigest: .sha256(of: body), time: 0), body: body))
 
         // Any method passes through.
         let patch = try await caller.call(port, .PATCH, Self.lookupPath + "/cong-dan/001099012345", headers: headers(), body: Array("{}".utf8))

@@ -73,7 +73,10 @@ struct ExchangeNetwork {
     /// Runs the OCSP responder and the registry while `body` runs.
     /// Runs the OCSP responder and the registry while `body` runs; with `evidenceRelay` the
     /// registry gets an auditor certificate to fetch evidence from the servers.
+    /// `ocspFreshnessSeconds` is the freshness limit the registry publishes: tests that move a
+    /// server's clock forward need more than the default 3 s.
     func withInfrastructure<T: Sendable>(checkpointIntervalSeconds: Int = 60, evidenceRelay: Bool = false,
+                                         ocspFreshnessSeconds: Int = Self.ocspFreshness,
                                          _ body: (ExchangeNetwork) async throws -> T) async throws -> T {
         try await DevelopmentOCSPService(pki: pki).withRunning(host: "127.0.0.1", port: 0) { ocspPort in
             let tls = try pki.issue(role: .server, holderId: "VN/GOV/000.00.00.VPCP/registry")
@@ -81,7 +84,7 @@ struct ExchangeNetwork {
             let configuration = RegistryServerConfiguration(
                 instance: "VN", port: 0, dataDirectory: directory.appendingPathComponent("registry").path, pkiDirectory: pki.directory.path,
                 tlsCertificateFile: path(tls), tlsKeyFile: path(tls, key: true), ocspURL: "http://127.0.0.1:\(ocspPort)/",
-                ocspFreshnessSeconds: Self.ocspFreshness, checkpointIntervalSeconds: checkpointIntervalSeconds,
+                ocspFreshnessSeconds: ocspFreshnessSeconds, checkpointIntervalSeconds: checkpointIntervalSeconds,
                 evidenceCertificateFile: relay.map { path($0) }, evidenceKeyFile: relay.map { path($0, key: true) })
             // The first instance administrator, registered before the registry starts.
             try await RegistryServer.initialise(

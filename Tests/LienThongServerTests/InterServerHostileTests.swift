@@ -411,9 +411,11 @@ struct InterServerHostileTests {
             (name: "X-Road-Client", value: motCua), (name: "X-Road-Id", value: id), (name: "X-LienThong-Purpose", value: N.purpose),
         ]
         if !body.isEmpty { headers.append((name: "Content-Type", value: "application/json")) }
+        let time = CanonicalMessage.milliseconds(Date())
+        headers.append(contentsOf: [(name: "X-LienThong-Protocol", value: "2"), (name: "X-LienThong-Time", value: String(time))])
         if let signer {
             let parsed = try ParsedClientRequest(method: method, rawTarget: target, headers: headers)
-            let canonical = parsed.canonicalRequest(bodyDigest: .sha256(of: body))
+            let canonical = parsed.canonicalRequest(bodyDigest: .sha256(of: body), time: time)
             headers.append((name: "X-LienThong-Signature", value: try signer.sign(digest: canonical.digest).compact))
         } else if let signature {
             headers.append((name: "X-LienThong-Signature", value: signature))
@@ -527,10 +529,12 @@ enum FakeProvider {
                 if let name = HTTPField.Name("X-Road-Error") { fields.append(HTTPField(name: name, value: type)) }
                 return Response(status: .internalServerError, headers: fields, body: .init(byteBuffer: ByteBuffer(bytes: body)))
             }
-            let canonical = parsed.canonicalRequest(bodyDigest: .sha256(of: bytes))
+            let time = Int64(headers.last { $0.name.lowercased() == "x-lienthong-time" }?.value ?? "") ?? 0
+            let canonical = parsed.canonicalRequest(bodyDigest: .sha256(of: bytes), time: time)
             let other = CanonicalMessage.request(messageId: canonical.messageId, method: canonical.method, service: canonical.service,
                                                  client: canonical.client, path: canonical.path + "/khac",
-                                                 headers: canonical.headers.map { (name: $0.key, value: $0.value) }, bodyDigest: canonical.bodyDigest)
+                                                 headers: canonical.headers.map { (name: $0.key, value: $0.value) }, bodyDigest: canonical.bodyDigest,
+                                                 time: time)
             let answer = Array(#"{"ho_ten":"Nguyễn Văn A"}"#.utf8)
             let answerHeaders = [(name: "Content-Type", value: "application/json")]
             let current = mode.mode

@@ -18,7 +18,7 @@ struct SignatureTests {
             path: "/v1/cong-dan/tra-cuu?ma-thu-tuc=1.004227",
             headers: [("Content-Type", " application/json "), ("X-LienThong-Purpose", "1.004227"),
                       ("X-Road-UserId", "VN001099012345"), ("X-Road-Issue", "HS-2026-0001"), ("Accept", "ignored")],
-            bodyDigest: MessageDigest.sha256(of: Array(#"{"so-dinh-danh":"001099012345"}"#.utf8)))
+            bodyDigest: MessageDigest.sha256(of: Array(#"{"so-dinh-danh":"001099012345"}"#.utf8)), time: 1_767_225_600_000)
     }
 
     struct Signer {
@@ -42,7 +42,8 @@ struct SignatureTests {
         #expect(text.contains(#""headers":{"content-type":"application/json","x-lienthong-purpose":"1.004227","x-road-issue":"HS-2026-0001","x-road-userid":"VN001099012345"}"#))
         #expect(!text.contains("accept"))
         #expect(text.contains(#""method":"POST""#))
-        #expect(text.hasSuffix(#""v":1}"#))
+        #expect(text.contains(#""time":1767225600000,"#))
+        #expect(text.hasSuffix(#""v":2}"#))
         // Decoding the canonical JSON gives the same message back.
         let decoded = try JSONDecoder().decode(CanonicalMessage.self, from: Data(m.canonicalBytes))
         #expect(decoded == m)
@@ -80,6 +81,8 @@ struct SignatureTests {
         ("header removed", { $0.headers["x-lienthong-purpose"] = nil }),
         ("header added", { $0.headers["x-road-represented-party"] = "COM/0101234567" }),
         ("body", { $0.bodyDigest = MessageDigest.sha256(of: Array("{}".utf8)) }),
+        ("time, one millisecond later", { $0.time = ($0.time ?? 0) + 1 }),
+        ("time removed", { $0.time = nil }),
         ("status", { $0.status = 200 }),
         ("requestDigest", { $0.requestDigest = MessageDigest.sha256(of: [1]) }),
     ]
@@ -95,6 +98,36 @@ struct SignatureTests {
         #expect(tampered.digest != m.digest, "\(Self.requestTampers[index].0)")
         let error = #expect(throws: SignatureError.self) { try jws.verify(digest: tampered.digest) }
         #expect(error?.code == .badSignature)
+    }
+
+    @Test("canonical form version 2: a request carries its signed time; version 1, a missing or out-of-range time, a response with a time and unknown keys are refused")
+    func versionTwoDecoding() throws {
+        let m = try Self.sampleRequest()
+        let good = try JSONSerialization.jsonObject(with: Data(m.canonicalBytes)) as? [String: Any] ?? [:]
+        #expect(good["v"] as? Int == 2 && good["time"] as? Int == 1_767_225_600_000)
+        func decodes(_ change: (inout [String: Any]) -> Void) -> Bool {
+            var object = good
+            change(&object)
+            guard let data = try? JSONSerialization.data(withJSONObject: object) else { return false }
+            return (try? JSONDecoder().decode(CanonicalMessage.self, from: data)) != nil
+        }
+        #expect(decodes { _ in })
+        #expect(!decodes { $0["v"] = 1 }, "a version-1 message")
+        #expect(!decodes { $0["v"] = 1; $0["time"] = nil }, "a version-1 message as protocol 1 wrote it")
+        #expect(!decodes { $0["time"] = nil }, "a request without time")
+        #expect(!decodes { $0["time"] = -1 }, "a negative time")
+        #expect(!decodes { $0["time"] = CanonicalMessage.maximumTime + 1 }, "a time after the year 9999")
+        #expect(!decodes { $0["time"] = "1767225600000" }, "a time as a string")
+        #expect(!decodes { $0["nonce"] = "x" }, "an unknown key")
+        let response = CanonicalMessage.response(to: m, status: 200, headers: [], bodyDigest: MessageDigest.sha256(of: []))
+        var object = try JSONSerialization.jsonObject(with: Data(response.canonicalBytes)) as? [String: Any] ?? [:]
+        #expect(object["time"] == nil && object["v"] as? Int == 2)
+        object["time"] = 1
+        #expect((try? JSONDecoder().decode(CanonicalMessage.self, from: try JSONSerialization.data(withJSONObject: object))) == nil,
+                "a response carries no time")
+        #expect(CanonicalMessage.milliseconds(Date(timeIntervalSince1970: 1_767_225_600.0129)) == 1_767_225_600_012)
+        #expect(CanonicalMessage.milliseconds(Date(timeIntervalSince1970: 1e15)) == CanonicalMessage.maximumTime)
+        #expect(CanonicalMessage.milliseconds(Date(timeIntervalSince1970: -5)) == 0)
     }
 
     @Test("a response is bound to its request: status, body, headers and request digest are all signed")
@@ -227,7 +260,7 @@ struct SignatureTests {
         var jws: String
     }
 
-    static let vectorURL = repositoryRoot.appendingPathComponent("docs/test-vectors/message-signature-v1.json")
+    static let vectorURL = repositoryRoot.appendingPathComponent("docs/test-vectors/message-signature-v2.json")
 
     @Test("the published test vector verifies with our code")
     func testVectorOurs() async throws {

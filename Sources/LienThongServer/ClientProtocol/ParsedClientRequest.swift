@@ -307,8 +307,11 @@ public struct ParsedClientRequest: Sendable {
     /// - parameters:
     ///     - bodyDigest: SHA-256 of the body bytes as sent (of the empty string if none), for
     ///       example from a `BodyDigester` fed while the body streams.
+    ///     - time: When the consumer's server signs the request, in milliseconds since the Unix
+    ///       epoch (``CanonicalMessage/milliseconds(_:)``); on the provider side, the value of
+    ///       `X-LienThong-Time` as received.
     /// - returns: The canonical request message.
-    public func canonicalRequest(bodyDigest: MessageDigest) -> CanonicalMessage {
+    public func canonicalRequest(bodyDigest: MessageDigest, time: Int64) -> CanonicalMessage {
         var signed: [(name: String, value: String)] = self.headers.filter { XRoadHeader.matches($0.name, "Content-Type") }
         if let purpose { signed.append((name: XRoadHeader.purpose, value: purpose)) }
         if let issue { signed.append((name: XRoadHeader.issue, value: issue)) }
@@ -323,7 +326,8 @@ public struct ParsedClientRequest: Sendable {
             client: self.client,
             path: self.servicePath,
             headers: signed,
-            bodyDigest: bodyDigest
+            bodyDigest: bodyDigest,
+            time: time
         )
     }
 

@@ -8,7 +8,8 @@
 /// example `server.serverproxy.access_denied`.
 ///
 /// Every code name is X-Road's own (`ee.ria.xroad.common.ErrorCodes`) except
-/// ``Code/requestTooLarge``, which X-Road has no equivalent for. ``catalogue`` lists the types
+/// ``Code/requestTooLarge``, ``Code/duplicateMessage`` and ``Code/staleRequest``, which X-Road has
+/// no equivalent for. ``catalogue`` lists the types
 /// LienThong emits, one for each refusal of the fail-closed list (ARCHITECTURE §8).
 ///
 /// The HTTP status follows the protocol's four categories (§4.6), which deliberately use only a
@@ -89,6 +90,9 @@ public struct XRoadErrorType: Hashable, Sendable, CustomStringConvertible {
         case serviceFailed = "ServiceFailed"
         /// A verified request repeats a message id its client used within the replay window. LienThong's own code.
         case duplicateMessage = "DuplicateMessage"
+        /// A verified request's signed time lies outside the provider's window: older than the replay
+        /// window plus the clock-skew tolerance, or further ahead than the tolerance. LienThong's own code.
+        case staleRequest = "StaleRequest"
         /// A network connection (to the provider's server, or to the backend) failed.
         case networkError = "NetworkError"
         /// The audit log could not be written; the exchange is refused.
@@ -118,6 +122,7 @@ public struct XRoadErrorType: Hashable, Sendable, CustomStringConvertible {
             case .inconsistentResponse: return "inconsistent_response"
             case .serviceFailed: return "service_failed"
             case .duplicateMessage: return "duplicate_message"
+            case .staleRequest: return "stale_request"
             case .networkError: return "network_error"
             case .loggingFailed: return "logging_failed"
             case .internalError: return "internal_error"
@@ -261,6 +266,12 @@ extension XRoadErrorType {
     public static let providerServiceFailed = XRoadErrorType(.providerServer, .serviceFailed)
     /// `Server.ServerProxy.DuplicateMessage`: a replayed (or repeated) message id within the replay window.
     public static let providerDuplicateMessage = XRoadErrorType(.providerServer, .duplicateMessage)
+    /// `Server.ServerProxy.StaleRequest`: a verified request signed outside the provider's time window
+    /// (too old, or too far in the future for the clock-skew tolerance).
+    public static let providerStaleRequest = XRoadErrorType(.providerServer, .staleRequest)
+    /// `Server.ServerProxy.InvalidProtocolVersion`: a peer of another inter-server protocol version
+    /// (`X-LienThong-Protocol` missing, as from a protocol-1 server, or not `2`).
+    public static let providerInvalidProtocolVersion = XRoadErrorType(.providerServer, .invalidProtocolVersion)
     /// `Server.ServerProxy.NetworkError`: the backend could not be connected to.
     public static let providerNetworkError = XRoadErrorType(.providerServer, .networkError)
     /// `Server.ServerProxy.LoggingFailed`: the provider's audit log is not writable.
@@ -277,7 +288,7 @@ extension XRoadErrorType {
         .consumerInconsistentResponse, .consumerNetworkError, .consumerLoggingFailed, .consumerInternalError,
         .providerUnknownService, .providerAccessDenied, .providerServiceDisabled, .providerMaintenanceMode,
         .providerOutdatedGlobalConf, .providerSslAuthenticationFailed, .providerInvalidSignature,
-        .providerCertValidation, .providerDuplicateMessage, .providerServiceFailed, .providerNetworkError, .providerLoggingFailed,
+        .providerCertValidation, .providerDuplicateMessage, .providerStaleRequest, .providerInvalidProtocolVersion, .providerServiceFailed, .providerNetworkError, .providerLoggingFailed,
         .providerInternalError,
     ]
 }

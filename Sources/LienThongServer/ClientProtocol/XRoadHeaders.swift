@@ -45,7 +45,7 @@ public enum XRoadHeader {
     public static let regeneratedHeaders: Set<String> = [
         "x-road-client", "x-road-id", "x-road-userid", "x-road-issue", "x-road-represented-party",
         "x-road-security-server", "x-road-service", "x-road-request-id", "x-road-request-hash", "x-road-error",
-        "x-lienthong-purpose", "x-lienthong-signature", "x-lienthong-ocsp",
+        "x-lienthong-purpose", "x-lienthong-signature", "x-lienthong-ocsp", "x-lienthong-time", "x-lienthong-protocol",
     ]
 
     /// The `Accept` value used when the client sends none (§4.3).

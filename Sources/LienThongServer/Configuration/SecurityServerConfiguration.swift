@@ -200,14 +200,25 @@ public struct SecurityServerConfiguration: Codable, Sendable, Hashable {
         /// How many connections to one provider server may be in use at once (default 128); further
         /// exchanges wait for one. It bounds what this server asks of a provider's server.
         public var peerMaxConnections: Int
-        /// How long the provider side remembers each client's message ids, in seconds (default 300):
-        /// a verified request repeating one within it is refused as a replay.
+        /// How old a request's signed time may be, in seconds (default 300, 1–86400), on top of the
+        /// clock-skew tolerance: the provider refuses an older request (`StaleRequest`) and remembers
+        /// each client's message ids at least this long, so a repeat within it is refused as a replay
+        /// (`DuplicateMessage`), across restarts and on every node that shares the store.
         public var replayWindowSeconds: Int
+        /// How far apart the consumer's and the provider's clocks may be, in seconds (default 30,
+        /// 0–300): a request signed further ahead of the provider's clock than this is refused
+        /// (`StaleRequest`), and the window for old requests grows by it. Servers keep their clocks
+        /// within it of UTC with NTP (docs/security-server.md).
+        public var clockSkewSeconds: Int
+
+        /// The largest ``clockSkewSeconds`` accepted.
+        public static let maximumClockSkewSeconds = 300
 
         /// Creates limits.
         public init(maximumBodyBytes: Int = 64 << 20, memoryThresholdBytes: Int = 1 << 20, backendTimeoutSeconds: Double = 30,
                     peerTimeoutSeconds: Double = 60, connectTimeoutSeconds: Double = 5, idleTimeoutSeconds: Double = 60,
-                    peerIdleConnections: Int = 128, peerMaxConnections: Int = 128, replayWindowSeconds: Int = 300) {
+                    peerIdleConnections: Int = 128, peerMaxConnections: Int = 128, replayWindowSeconds: Int = 300,
+                    clockSkewSeconds: Int = 30) {
             self.maximumBodyBytes = maximumBodyBytes
             self.memoryThresholdBytes = memoryThresholdBytes
             self.backendTimeoutSeconds = backendTimeoutSeconds
@@ -217,6 +228,7 @@ public struct SecurityServerConfiguration: Codable, Sendable, Hashable {
             self.peerIdleConnections = peerIdleConnections
             self.peerMaxConnections = peerMaxConnections
             self.replayWindowSeconds = replayWindowSeconds
+            self.clockSkewSeconds = clockSkewSeconds
         }
     }
 
@@ -343,6 +355,9 @@ public struct SecurityServerConfiguration: Codable, Sendable, Hashable {
         guard (0...100_000).contains(limits.peerIdleConnections) else { throw .init("peer_idle_connections must be between 0 and 100000") }
         guard (1...100_000).contains(limits.peerMaxConnections) else { throw .init("peer_max_connections must be between 1 and 100000") }
         guard (1...86_400).contains(limits.replayWindowSeconds) else { throw .init("replay_window_seconds must be between 1 and 86400") }
+        guard (0...Limits.maximumClockSkewSeconds).contains(limits.clockSkewSeconds) else {
+            throw .init("clock_skew_seconds must be between 0 and \(Limits.maximumClockSkewSeconds)")
+        }
         guard configurationRefreshSeconds > 0 else { throw .init("configuration_refresh_seconds must be positive") }
     }
 }
@@ -430,7 +445,7 @@ extension SecurityServerConfiguration.Veto {
 extension SecurityServerConfiguration.Limits {
     private enum CodingKeys: String, CodingKey {
         case maximumBodyBytes, memoryThresholdBytes, backendTimeoutSeconds, peerTimeoutSeconds, connectTimeoutSeconds, idleTimeoutSeconds
-        case peerIdleConnections, peerMaxConnections, replayWindowSeconds
+        case peerIdleConnections, peerMaxConnections, replayWindowSeconds, clockSkewSeconds
     }
 
     /// Decodes limits; every key is optional.
@@ -445,6 +460,11 @@ extension SecurityServerConfiguration.Limits {
                   idleTimeoutSeconds: try c.decodeIfPresent(Double.self, forKey: .idleTimeoutSeconds) ?? d.idleTimeoutSeconds,
                   peerIdleConnections: try c.decodeIfPresent(Int.self, forKey: .peerIdleConnections) ?? d.peerIdleConnections,
                   peerMaxConnections: try c.decodeIfPresent(Int.self, forKey: .peerMaxConnections) ?? d.peerMaxConnections,
-                  replayWindowSeconds: try c.decodeIfPresent(Int.self, forKey: .replayWindowSeconds) ?? d.replayWindowSeconds)
+                  replayWindowSeconds: try c.decodeIfPresent(Int.self, forKey: .replayWindowSeconds) ?? d.replayWindowSeconds,
+                  clockSkewSeconds: try c.decodeIfPresent(Int.self, forKey: .clockSkewSeconds) ?? d.clockSkewSeconds)
+        guard (0...Self.maximumClockSkewSeconds).contains(clockSkewSeconds) else {
+            throw DecodingError.dataCorruptedError(forKey: .clockSkewSeconds, in: c,
+                                                   debugDescription: "clock_skew_seconds must be between 0 and \(Self.maximumClockSkewSeconds)")
+        }
     }
 }

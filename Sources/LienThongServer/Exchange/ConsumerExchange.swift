@@ -99,7 +99,9 @@ struct ConsumerExchange: Sendable {
         // 3. Read, sign and relay.
         let body = try await ExchangeHTTP.spool(request, limits: runtime.spoolLimits, tooLarge: .requestTooLarge, internalError: .consumerInternalError)
         event.requestBytes = body.byteCount
-        let canonical = parsed.canonicalRequest(bodyDigest: body.sha256)
+        // The signed time is the consumer's clock when it signs (docs/protocol.md §1, §6.2).
+        let signedAt = CanonicalMessage.milliseconds(runtime.now())
+        let canonical = parsed.canonicalRequest(bodyDigest: body.sha256, time: signedAt)
         event.requestDigest = canonical.digest.base64URL
         let staple: [UInt8]
         do { staple = try await runtime.signer.stapledOCSP(validator: trust.validator, at: now) } catch {
@@ -117,6 +119,8 @@ struct ConsumerExchange: Sendable {
         var headers = parsed.xRoadHeaders
         headers.append((name: XRoadHeader.requestId, value: requestId))
         headers.append(contentsOf: parsed.forwardedHeaders)
+        headers.append((name: InterServerHeader.protocolVersion, value: String(InterServerHeader.currentProtocol)))
+        headers.append((name: InterServerHeader.time, value: String(signedAt)))
         headers.append((name: InterServerHeader.signature, value: signature))
         headers.append((name: InterServerHeader.ocsp, value: Data(staple).base64EncodedString()))
         let peerRequest = PeerRequest(method: canonical.method, target: "/r1/" + parsed.service.percentEncoded + parsed.servicePath,
@@ -238,7 +242,7 @@ struct ConsumerExchange: Sendable {
         .badRequest, .invalidProtocolVersion, .invalidClientIdentifier, .missingClientHeader, .invalidHttpMethod,
         .invalidSecurityServer, .requestTooLarge,
         .providerSslAuthenticationFailed, .providerInvalidSignature, .providerCertValidation, .providerOutdatedGlobalConf,
-        .providerUnknownService, .providerLoggingFailed, .providerInternalError,
+        .providerUnknownService, .providerLoggingFailed, .providerInternalError, .providerInvalidProtocolVersion,
     ]
 
     /// The provider's unsigned error, as a fault of the same type with its message bounded and sanitised.

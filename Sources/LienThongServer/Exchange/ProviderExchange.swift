@@ -81,6 +81,9 @@ struct ProviderExchange: Sendable {
         guard !parsed.messageIdWasGenerated else {
             throw XRoadFault(.badRequest, "The request carries no \(XRoadHeader.id); a consumer security server always sends one.")
         }
+        let signedTime = try InterServerHeader.signedTime(
+            protocolHeader: ExchangeHTTP.value(InterServerHeader.protocolVersion, in: rawHeaders),
+            timeHeader: ExchangeHTTP.value(InterServerHeader.time, in: rawHeaders))
         guard peerServer.id.owner == parsed.client.member else {
             throw XRoadFault(.providerSslAuthenticationFailed, "The peer \(peerServer.id) is not a security server of the client's member \(parsed.client.member).")
         }
@@ -99,7 +102,7 @@ struct ProviderExchange: Sendable {
         // The request itself: body within the limit, signature, signer certificate and revocation.
         let body = try await ExchangeHTTP.spool(request, limits: runtime.spoolLimits, tooLarge: .requestTooLarge, internalError: .providerInternalError)
         event.requestBytes = body.byteCount
-        let canonical = parsed.canonicalRequest(bodyDigest: body.sha256)
+        let canonical = parsed.canonicalRequest(bodyDigest: body.sha256, time: signedTime)
         event.requestDigest = canonical.digest.base64URL
         let signature = ExchangeHTTP.value(InterServerHeader.signature, in: rawHeaders)
         _ = try await SignedMessageCheck.verify(
@@ -110,16 +113,10 @@ struct ProviderExchange: Sendable {
         binding = Binding(parsed: parsed, canonical: canonical,
                           requestHash: body.requestHasher.finalize(headerPart: XRoadRequestHash.headerPart(of: canonical)),
                           requestId: requestId, validator: trust.validator)
-        // A verified request's id is accepted once per client within the replay window.
-        // Stamped now, after the body and the signature: the whole window counts from here.
-        do { try await runtime.replays.admit(client: parsed.client.canonical, messageId: parsed.messageId, at: runtime.now()) } catch {
-            switch error {
-            case .duplicate:
-                throw XRoadFault(.providerDuplicateMessage, "Message \(parsed.messageId) from \(parsed.client) was already received within the last \(Int(runtime.replays.window)) s; a replayed request is refused.")
-            case .full:
-                throw XRoadFault(.providerInternalError, "The replay check holds as many message ids from \(parsed.client) (or from all clients) as it may within \(Int(runtime.replays.window)) s; the request is refused until older ones expire.")
-            }
-        }
+        // A verified request must be fresh (its signed time inside the window) and its id new for
+        // its client, in the store every node shares (ReplayCheck); checked at this server's time now.
+        try await runtime.replays.admit(provider: parsed.service.subsystem.member, client: parsed.client, messageId: parsed.messageId,
+                                        signedAt: signedTime, now: runtime.now())
 
         if let metaservice {
             let answer = try runtime.metaservices(index: index).respond(

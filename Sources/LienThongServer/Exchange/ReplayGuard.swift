@@ -1,19 +1,18 @@
 import Crypto
 import Foundation
 
-/// The provider side's replay check: a message id is accepted once per client within the replay
-/// window (`limits.replay_window_seconds`). A second request with the same `X-Road-Id` from the
-/// same client inside the window is refused with `Server.ServerProxy.DuplicateMessage`, even when
-/// its signature is valid: it is a replay, or a retry the client must give a new id.
+/// The in-memory fast path of the provider side's replay check (``ReplayCheck``): a message id is
+/// accepted once per client within `window` seconds of its arrival. A second request with the same
+/// `X-Road-Id` from the same client inside the window is refused with
+/// `Server.ServerProxy.DuplicateMessage` without asking the persistent store.
 ///
 /// Only requests whose signature verified are noted, so that nobody can use up another client's
 /// ids. Entries are 16 bytes of SHA-256 over the client and the id, kept in arrival order and
 /// dropped once older than the window. Each client may hold at most `perClientCapacity` unexpired
 /// ids and all clients together `capacity`; beyond either, new requests are refused (fail closed)
 /// until old ones expire, so one busy or hostile client cannot lock the others out unless
-/// several of them fill the table together. The table is in memory: after a restart, a
-/// replay of a message from before the restart is not detected by this check. Both audit logs
-/// still hold the original, so the duplicate id shows in the evidence.
+/// several of them fill the table together. The table is lost at restart and not shared between
+/// nodes: the persistent ``LienThongAudit/ReplayStore`` behind it catches those replays.
 public actor ReplayGuard {
     /// Why a message id was not admitted.
     public enum Refusal: Error, Sendable, Hashable {

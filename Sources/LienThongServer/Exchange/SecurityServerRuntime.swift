@@ -44,8 +44,8 @@ public final class SecurityServerRuntime: Sendable {
     /// The data owner's veto in force: the configuration's at start, replaceable at run time
     /// through the operations API (`PUT /admin/v1/veto`); read once per exchange by the provider side.
     public let veto: VetoState
-    /// Message ids seen from each client within the replay window (provider side).
-    public let replays: ReplayGuard
+    /// The provider side's freshness and replay check, over the persistent store.
+    public let replays: ReplayCheck
     /// The server's logger (exchange refusals, operations API calls).
     let logger: Logger
     /// Tokenises personal identifiers in text bound for the log, as the audit record does: the
@@ -53,9 +53,10 @@ public final class SecurityServerRuntime: Sendable {
     /// one with a random key when the audit sink keeps none.
     let logProtector: PersonalDataProtector?
 
-    /// Creates a runtime; the configuration must have been validated.
+    /// Creates a runtime; the configuration must have been validated. `replayStore` remembers the
+    /// requests the provider side accepted (``ReplayCheck``).
     public init(configuration: SecurityServerConfiguration, serverId: SecurityServerId, trust: TrustState, signer: MemberSigner,
-                peers: PeerClient, backend: BackendClient, audit: any ExchangeAuditSink, metrics: ServerMetrics,
+                peers: PeerClient, backend: BackendClient, audit: any ExchangeAuditSink, replayStore: any ReplayStore, metrics: ServerMetrics,
                 hooks: ExchangeTestHooks, logger: Logger) throws(SecurityServerConfigurationError) {
         self.configuration = configuration
         self.serverId = serverId
@@ -92,7 +93,8 @@ public final class SecurityServerRuntime: Sendable {
                                            memoryThreshold: configuration.limits.memoryThresholdBytes, directory: spoolDirectory)
         self.requestLimits = .default
         self.veto = VetoState(ProviderVeto(configuration.veto))
-        self.replays = ReplayGuard(window: TimeInterval(configuration.limits.replayWindowSeconds))
+        self.replays = ReplayCheck(windowSeconds: configuration.limits.replayWindowSeconds,
+                                   skewSeconds: configuration.limits.clockSkewSeconds, store: replayStore)
         var generator = SystemRandomNumberGenerator()
         self.logProtector = (audit as? AuditLog)?.protector
             ?? (try? PersonalDataProtector(key: (0..<32).map { _ in UInt8.random(in: 0...255, using: &generator) },

@@ -149,7 +149,7 @@ public struct LienThongSecurityServer: Sendable {
             let signer = try MemberSigner(member: serverId.owner, certificateFile: URL(fileURLWithPath: c.signingCertificateFile),
                                           keyFile: URL(fileURLWithPath: c.signingKeyFile))
             let signerForAudit = signer
-            result = .success(try await withAuditSink(data: data, logger: quiet) { audit in
+            result = .success(try await withAuditSink(data: data, logger: quiet) { audit, replays in
                 let trust = TrustState(configuration: configurationClient, revocation: revocation, refreshAfter: policy.refreshAfter)
                 let checkpoints = (audit as? AuditLog).map { log in
                     CheckpointService(log: log, server: serverId, node: c.audit.node, signer: signerForAudit, trust: trust,
@@ -164,7 +164,8 @@ public struct LienThongSecurityServer: Sendable {
                 }
                 let runtime = try SecurityServerRuntime(
                     configuration: c, serverId: serverId, trust: trust,
-                    signer: signerForAudit, peers: peers, backend: BackendClient(http: backendHTTP), audit: audit, metrics: ServerMetrics(),
+                    signer: signerForAudit, peers: peers, backend: BackendClient(http: backendHTTP), audit: audit, replayStore: replays,
+                    metrics: ServerMetrics(),
                     hooks: hooks, logger: logger)
                 return try await serve(runtime: runtime, configurationClient: configurationClient, checkpoints: checkpoints, signals: signals,
                                        quiet: quiet, onRunning: onRunning, body: body, runUntilShutdown: runUntilShutdown)
@@ -179,19 +180,23 @@ public struct LienThongSecurityServer: Sendable {
         return try result.get()
     }
 
-    /// Runs `body` with the audit sink: the one given to ``init(configuration:audit:hooks:logger:)``,
-    /// or the audit log on `audit.postgres_url` (its connection pool running around `body`) or on
-    /// `data_directory/audit.sqlite`.
+    /// Runs `body` with the audit sink and the replay store. The sink is the one given to
+    /// ``init(configuration:audit:hooks:logger:)``, or the audit log on `audit.postgres_url` (its
+    /// connection pool running around `body`) or on `data_directory/audit.sqlite`. The replay store
+    /// is always persistent, whatever the sink: the `replay_seen_requests` table of the PostgreSQL
+    /// database on `audit.postgres_url`, which every node of the server shares, or
+    /// `data_directory/replay.sqlite`.
     private func withAuditSink<Value: Sendable>(data: URL, logger: Logger,
-                                                _ body: (any ExchangeAuditSink) async throws -> Value) async throws -> Value {
-        if let given = audit { return try await body(given) }
+                                                _ body: (any ExchangeAuditSink, any ReplayStore) async throws -> Value) async throws -> Value {
         let c = configuration
         let keyFile = c.audit.hmacKeyFile.map(URL.init(fileURLWithPath:)) ?? data.appendingPathComponent("audit-hmac.key")
-        let protector = try PersonalDataProtector(key: try AuditKeyFile.loadOrCreate(keyFile), servicePatterns: c.audit.servicePatterns)
         let limit = Duration.seconds(c.audit.checkpointFailureLimitSeconds)
         guard let url = c.audit.postgresURL else {
+            let replays = try SQLiteReplayStore(path: data.appendingPathComponent("replay.sqlite").path)
+            if let given = audit { return try await body(given, replays) }
+            let protector = try PersonalDataProtector(key: try AuditKeyFile.loadOrCreate(keyFile), servicePatterns: c.audit.servicePatterns)
             let store = try SQLiteAuditLeafStore(path: data.appendingPathComponent("audit.sqlite").path)
-            return try await body(try await AuditLog(store: store, protector: protector, checkpointFailureLimit: limit))
+            return try await body(try await AuditLog(store: store, protector: protector, checkpointFailureLimit: limit), replays)
         }
         let postgres: PostgresAuditLeafStore.Configuration
         do { postgres = try PostgresAuditLeafStore.Configuration(url: url) } catch {
@@ -199,7 +204,9 @@ public struct LienThongSecurityServer: Sendable {
         }
         // One partition per server and node: several servers may share the database.
         return try await PostgresAuditLeafStore.withStore(configuration: postgres, node: "\(c.serverId)/\(c.audit.node)", logger: logger) { store in
-            try await body(try await AuditLog(store: store, protector: protector, checkpointFailureLimit: limit))
+            if let given = audit { return try await body(given, store) }
+            let protector = try PersonalDataProtector(key: try AuditKeyFile.loadOrCreate(keyFile), servicePatterns: c.audit.servicePatterns)
+            return try await body(try await AuditLog(store: store, protector: protector, checkpointFailureLimit: limit), store)
         }
     }
 

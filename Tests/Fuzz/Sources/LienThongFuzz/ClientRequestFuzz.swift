@@ -24,7 +24,7 @@ enum ClientRequestFuzz {
         _ = RepresentedParty(headerValue: headers.last?.value ?? "")
         guard let request = try? ParsedClientRequest(method: method, rawTarget: target, headers: headers,
                                                      generateMessageId: { "fuzz-generated-id" }) else { return }
-        let message = request.canonicalRequest(bodyDigest: MessageDigest.sha256(of: input))
+        let message = request.canonicalRequest(bodyDigest: MessageDigest.sha256(of: input), time: Int64(input.count))
         SignatureFuzz.checkCanonicalRoundTrip(message, input)
     }
 }
