@@ -108,6 +108,36 @@ struct CheckpointLedgerTests {
         #expect(try await f.ledger.entries().count == 4, "refusals change nothing")
     }
 
+    /// Submissions that arrive together (a server retrying while its first try is in flight) are
+    /// taken one at a time: one creates the entry, the others get the same receipt; none gets a
+    /// 503 from a registry sequence taken twice (the ledger is an actor, and its write suspends).
+    @Test func concurrentSubmissionsOfOneCheckpointTakeOneReceipt() async throws {
+        let f = try Fixture()
+        defer { try? FileManager.default.removeItem(at: f.directory) }
+        let made = try await f.checkpoints([2, 3])
+        for (index, stored) in made.enumerated() {
+            let outcomes = await withTaskGroup(of: String.self) { group in
+                for _ in 0..<8 {
+                    group.addTask {
+                        do {
+                            let (entry, created) = try await f.ledger.submit(body: stored.body, signature: stored.signature, ocsp: nil,
+                                                                             from: Self.serverId, registry: Self.registry)
+                            return created ? "created \(entry.registrySequence)" : "same \(entry.registrySequence)"
+                        } catch {
+                            return "refused: \(error)"
+                        }
+                    }
+                }
+                var all: [String] = []
+                for await outcome in group { all.append(outcome) }
+                return all.sorted()
+            }
+            let sequence = index + 1
+            #expect(outcomes == ["created \(sequence)"] + Array(repeating: "same \(sequence)", count: 7), "\(outcomes)")
+        }
+        #expect(try await f.ledger.entries().map(\.registrySequence) == [1, 2])
+    }
+
     @Test func refusesBadSignaturesStrangersAndUnknownServers() async throws {
         let f = try Fixture()
         defer { try? FileManager.default.removeItem(at: f.directory) }

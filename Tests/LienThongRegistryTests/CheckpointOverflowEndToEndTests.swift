@@ -114,18 +114,23 @@ struct CheckpointOverflowEndToEndTests {
 
         var failure: (any Error)?
         do {
-            try await run(pki: pki, root: root, tls: tls, serverTLS: serverTLS, peers: peers, signer: signer, body)
+            try await run(pki: pki, root: root, admin: admin, tls: tls, serverTLS: serverTLS, peers: peers, signer: signer, body)
         } catch { failure = error }
         for peer in peers { try? await peer.http.shutdown() }
         if let failure { throw failure }
     }
 
-    static func run(pki: DevelopmentPKI, root: URL, tls: IssuedCertificateRecord, serverTLS: IssuedCertificateRecord,
+    static func run(pki: DevelopmentPKI, root: URL, admin: IssuedCertificateRecord, tls: IssuedCertificateRecord, serverTLS: IssuedCertificateRecord,
                     peers: [ManagementHostileInputTests.Peer], signer: DetachedJWS.Signer, _ body: (Live) async throws -> Void) async throws {
         let pkiDir = pki.directory
         try await DevelopmentOCSPService(pki: pki).withRunning(host: "127.0.0.1", port: 0) { ocspPort in
             let data = root.appendingPathComponent("data").path
             let port = try freePort()
+            // The first administrator, registered on the registry's host before it starts (the CLI).
+            let initialised = try await runCommand(URL(fileURLWithPath: BackgroundProcess.lienthongExecutable), [
+                "registry", "init", "--data", data, "--admin-cert", pkiDir.appendingPathComponent(admin.certificatePath).path,
+                "--name", "Quản trị 15"])
+            guard initialised.status == 0 else { throw CLIFailure(message: "registry init failed: \(initialised.stderr)") }
             let process = try BackgroundProcess(BackgroundProcess.lienthongExecutable, [
                 "registry", "serve", "--listen", "127.0.0.1:\(port)", "--data", data, "--pki", pkiDir.path,
                 "--tls-cert", pkiDir.appendingPathComponent(tls.certificatePath).path,
@@ -288,4 +293,9 @@ func freePort() throws -> Int {
 extension InMemoryMerkleTree {
     /// The tree head of the first `size` leaves.
     func treeHead(size: UInt64) throws -> TreeHead { TreeHead(treeSize: size, rootHash: try rootHash(treeSize: size)) }
+}
+
+private struct CLIFailure: Error, CustomStringConvertible {
+    var message: String
+    var description: String { message }
 }

@@ -62,7 +62,7 @@ struct DataPlaneAccessTests {
                 try await network.register(serverPorts: ports)
 
                 // The services of this test, their dataset and agreements, through the registry's API.
-                let admin = try network.pki.issue(role: .admin, holderId: "VN/GOV/000.00.00.VPCP/quan-tri-dp")
+                let admin = try network.administrator()
                 let api = try RegistryAPIClient(baseURL: network.registryURL, certificateFile: network.path(admin),
                                                 keyFile: network.path(admin, key: true), caFile: network.pki.url(.rootCertificate).path)
                 let motCua = try SubsystemId(parsing: Self.motCua)

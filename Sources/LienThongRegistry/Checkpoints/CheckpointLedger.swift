@@ -73,6 +73,8 @@ public actor CheckpointLedger {
     private let validator: CertificateValidator
     private let clock: @Sendable () -> Date
     private var head: (sequence: UInt64, digest: MerkleHash)?
+    private var writing = false
+    private var writeWaiters: [CheckedContinuation<Void, Never>] = []
 
     /// Opens (creating if needed) the ledger at `path`.
     ///
@@ -187,6 +189,11 @@ public actor CheckpointLedger {
             throw CheckpointRefusal(.forbidden, "the checkpoint's signing certificate is not acceptable: \(error)")
         }
 
+        // From the chain checks to the new head, one submission at a time: the write below suspends,
+        // and without this a second submission could interleave (actor reentrancy), take the same
+        // registry sequence (a 503 for an honest server) or extend the same chain twice.
+        await beginWrite()
+        defer { endWrite() }
         let last = try lastEntry(server: checkpoint.server, node: checkpoint.node)
         if let last, last.checkpoint.sequence >= checkpoint.sequence {
             guard let same = try entry(server: checkpoint.server, node: checkpoint.node, sequence: checkpoint.sequence),
@@ -242,6 +249,22 @@ public actor CheckpointLedger {
         }
         head = (registrySequence, MerkleHash.plainSHA256(receiptBytes))
         return (entry, true)
+    }
+
+    private func beginWrite() async {
+        guard writing else {
+            writing = true
+            return
+        }
+        await withCheckedContinuation { writeWaiters.append($0) }
+    }
+
+    private func endWrite() {
+        if writeWaiters.isEmpty {
+            writing = false
+        } else {
+            writeWaiters.removeFirst().resume()
+        }
     }
 
     /// The checks on a checkpoint's usage counters and window (`docs/audit-checkpoints.md`):
