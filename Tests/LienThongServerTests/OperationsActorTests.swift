@@ -69,6 +69,25 @@ struct OperationsActorTests {
         Issue.record("the server still holds configuration \(held), not \(serial)")
     }
 
+    @Test("operations.veto_operators: optional, hashes of 64 hex digits kept in lower case, anything else stops the server")
+    func localVetoOperatorsAreChecked() throws {
+        let decoder = JSONDecoder()
+        decoder.keyDecodingStrategy = .convertFromSnakeCase
+        let none = try decoder.decode(SecurityServerConfiguration.Operations.self, from: Data("{}".utf8))
+        #expect(none.vetoOperators.isEmpty)
+        let one = try decoder.decode(SecurityServerConfiguration.Operations.self, from: Data(#"{"veto_operators": ["\#(String(repeating: "AB", count: 32))"]}"#.utf8))
+        #expect(one.vetoOperators == [String(repeating: "ab", count: 32)])
+        let network = try ExchangeNetwork()
+        defer { try? FileManager.default.removeItem(at: network.directory) }
+        var configuration = try network.configuration(server: "\(N.provider)/ss1", member: N.provider, interServerPort: 1)
+        configuration.registryURL = "https://127.0.0.1:1/globalconf"
+        try configuration.validate()
+        for bad in ["", "abc", String(repeating: "g", count: 64), String(repeating: "a", count: 65)] {
+            configuration.operations = .init(vetoOperators: [bad])
+            #expect(throws: SecurityServerConfigurationError.self, "\(bad)") { try configuration.validate() }
+        }
+    }
+
     @Test("veto only by the owner's registered operator, revoked at the next configuration; evidence only by a registered auditor")
     func vetoAndEvidenceByRegisteredActors() async throws {
         let network = try ExchangeNetwork()
@@ -92,11 +111,15 @@ struct OperationsActorTests {
             let unregisteredAdmin = try network.pki.issue(role: .admin, holderId: "\(N.provider)/quan-tri-99")
             let auditorRecord = try await network.registeredActor(.auditor, "VN/GOV/000.00.00.VPCP/kiem-toan-01", as: .auditor)
             let unregisteredAuditorRecord = try network.pki.issue(role: .auditor, holderId: "VN/GOV/000.00.00.VPCP/kiem-toan-02")
+            // Not registered, but listed in the server's own operations.veto_operators.
+            let localOperatorRecord = try network.pki.issue(role: .admin, holderId: "VN/GOV/000.00.00.VPCP/tai-cho-01")
 
             var configuration = try network.configuration(
                 server: providerId, member: N.provider, interServerPort: port,
                 services: [.init(id: N.lookup, backendURL: "http://127.0.0.1:9/api")])
             configuration.configurationRefreshSeconds = 1
+            configuration.operations = .init(vetoOperators: [try N.pin(of: network.path(localOperatorRecord)).uppercased()])
+            try configuration.validate()
             let provider = LienThongSecurityServer(configuration: configuration, logger: captured.logger(label: "provider"))
 
             let ca = network.pki.url(.rootCertificate).path
@@ -106,6 +129,7 @@ struct OperationsActorTests {
             let owner = try client(ownerOperator), owner2 = try client(ownerOperator2), foreign = try client(foreignOperator)
             let viewer = try client(ownerViewer), unregistered = try client(unregisteredAdmin)
             let auditor = try client(auditorRecord), unregisteredAuditor = try client(unregisteredAuditorRecord)
+            let localOperator = try client(localOperatorRecord)
             let admin = try network.administrator()
             let api = try RegistryAPIClient(baseURL: network.registryURL, certificateFile: network.path(admin),
                                             keyFile: network.path(admin, key: true), caFile: ca)
@@ -150,6 +174,12 @@ struct OperationsActorTests {
                     #expect(try await owner2.veto(server: address) == maintenance)
                     #expect(captured.all.filter { $0.message == "veto changed" }.count == 1)
 
+                    // A locally listed operator may run the veto here, and reads no evidence.
+                    #expect(try await localOperator.veto(server: address) == maintenance)
+                    await expectRefusal("a local veto operator reads evidence", status: 403, type: "Client.Forbidden") {
+                        try await localOperator.evidence(server: address, exchange: "khong-co")
+                    }
+
                     // Evidence: an unregistered OU=auditor certificate 403; a registered auditor reaches the log.
                     await expectRefusal("an unregistered auditor certificate reads evidence", status: 403, type: "Client.Forbidden") {
                         try await unregisteredAuditor.evidence(server: address, exchange: "khong-co")
@@ -175,7 +205,7 @@ struct OperationsActorTests {
             } catch {
                 outcome = .failure(error)
             }
-            for operations in [owner, owner2, foreign, viewer, unregistered, auditor, unregisteredAuditor] {
+            for operations in [owner, owner2, foreign, viewer, unregistered, auditor, unregisteredAuditor, localOperator] {
                 try? await operations.shutdown()
             }
             try? await api.shutdown()
