@@ -172,7 +172,7 @@ struct DemoStory: Sendable {
         let justice = try running.node(DemoRegistry.justice)
         let address = "127.0.0.1:\(justice.ports.interServer)"
         _ = try await operations.setVeto(server: address, VetoSettings(maintenance: true))
-        out.say("   Bộ Tư pháp's operator puts its server in maintenance (PUT /admin/v1/veto, admin certificate of Bộ Tư pháp): the data owner's veto")
+        out.say("   Bộ Tư pháp's operator puts its server in maintenance (PUT /admin/v1/veto with the certificate the registry registered as Bộ Tư pháp's operator, published by hash in the global configuration): the data owner's veto")
         for _ in 0..<3 {
             let answer = try await lookup(hanoi, DemoRegistry.hanoiOneStop, civil, purpose: DemoRegistry.purposeBirth)
             guard answer.status != 200 else { throw DemoError("the provider's veto was not applied") }

@@ -94,6 +94,8 @@ struct ExchangeNetwork {
                 var network = self
                 network.ocspURL = "http://127.0.0.1:\(ocspPort)/"
                 network.registryURL = "https://127.0.0.1:\(registryPort)"
+                // The relay reads evidence from the servers: a registered auditor, as in the demo.
+                if let relay { try await network.register(relay, as: .auditor) }
                 return try await body(network)
             }
         }
@@ -113,6 +115,14 @@ struct ExchangeNetwork {
     func registeredActor(_ certificateRole: CertificateRole, _ holderId: String, as role: ActorRole,
                          member: String? = nil) async throws -> IssuedCertificateRecord {
         let record = try pki.issue(role: certificateRole, holderId: holderId)
+        try await register(record, as: role, member: member)
+        return record
+    }
+
+    /// Registers an issued certificate at the running registry for `role` (and `member`), as the
+    /// instance administrator does.
+    func register(_ record: IssuedCertificateRecord, as role: ActorRole, member: String? = nil) async throws {
+        let holderId = record.holderId
         let admin = try administrator()
         let api = try RegistryAPIClient(baseURL: registryURL, certificateFile: path(admin), keyFile: path(admin, key: true),
                                         caFile: pki.url(.rootCertificate).path)
@@ -123,7 +133,6 @@ struct ExchangeNetwork {
         } catch { result = .failure(error) }
         try await api.shutdown()
         try result.get()
-        return record
     }
 
     /// Registers members, subsystems, servers (with the given inter-server ports), services, datasets and agreements.

@@ -155,11 +155,15 @@ struct OperationsAPITests {
                 func client(_ record: IssuedCertificateRecord) throws -> ServerOperationsClient {
                     try ServerOperationsClient(certificateFile: network.path(record), keyFile: network.path(record, key: true), caFile: ca)
                 }
-                let auditorRecord = try network.pki.issue(role: .auditor, holderId: "VN/GOV/000.00.00.VPCP/kiem-toan-01")
-                let revokedRecord = try network.pki.issue(role: .auditor, holderId: "VN/GOV/000.00.00.VPCP/kiem-toan-99")
+                // Registered at the registry, so published in the global configuration the servers fetch at start.
+                let auditorRecord = try await network.registeredActor(.auditor, "VN/GOV/000.00.00.VPCP/kiem-toan-01", as: .auditor)
+                let auditorPin = try N.pin(of: network.path(auditorRecord))
+                // Registered, then revoked by its CA: published, but OCSP refuses it (401).
+                let revokedRecord = try await network.registeredActor(.auditor, "VN/GOV/000.00.00.VPCP/kiem-toan-99", as: .auditor)
                 _ = try network.pki.revoke(serial: revokedRecord.serial, reason: "keyCompromise")
-                let ownerAdminRecord = try network.pki.issue(role: .admin, holderId: "\(N.provider)/quan-tri-01")
-                let otherAdminRecord = try network.pki.issue(role: .admin, holderId: "\(N.consumer)/quan-tri-01")
+                let ownerAdminRecord = try await network.registeredActor(.admin, "\(N.provider)/quan-tri-01", as: .memberOperator, member: N.provider)
+                let ownerAdminPin = try N.pin(of: network.path(ownerAdminRecord))
+                let otherAdminRecord = try await network.registeredActor(.admin, "\(N.consumer)/quan-tri-01", as: .memberOperator, member: N.consumer)
                 let auditor = try client(auditorRecord)
                 let revokedAuditor = try client(revokedRecord)
                 let ownerAdmin = try client(ownerAdminRecord)
@@ -194,11 +198,11 @@ struct OperationsAPITests {
                             #expect(report.checks.last?.contains("response") == true, "both sides agree: \(report.checks)")
                             // The query is logged with the certificate's holder and the relayed auditor.
                             let queries = captured.all.filter { $0.message == "auditor evidence query" }
-                            #expect(queries.contains { $0.level == .info && $0.metadata["auditor"] == auditorRecord.holderId
+                            #expect(queries.contains { $0.level == .info && $0.metadata["certificate_sha256"] == auditorPin
                                     && $0.metadata["on_behalf_of"] == relayed && $0.metadata["exchange"] == "ops-1" },
                                     "\(queries.map(\.metadata))")
 
-                            // MARK: Only auditors, and only valid certificates.
+                            // MARK: Only registered auditors, and only valid certificates.
                             for (role, other) in [("admin", ownerAdmin), ("server", serverRole), ("member", memberRole)] {
                                 await expectRefusal("\(role) certificate on the auditor endpoint", status: 403, type: "Client.Forbidden") {
                                     try await other.evidence(server: providerAddress, exchange: "ops-1")
@@ -236,7 +240,7 @@ struct OperationsAPITests {
                             #expect(conflict?.type == "Client.Conflict", "\(String(describing: conflict))")
                             #expect(conflict?.message.contains("retry after the next checkpoint") == true, "\(String(describing: conflict))")
 
-                            // MARK: The veto: initialised from the configuration, the owner's admin only.
+                            // MARK: The veto: initialised from the configuration, the owner's registered operators only.
                             let configured = VetoSettings(maintenance: false, disabledServices: [], deniedClients: [Self.thongKe])
                             #expect(try await ownerAdmin.veto(server: providerAddress) == configured)
                             let maintenance = VetoSettings(maintenance: true, disabledServices: [], deniedClients: [Self.thongKe])
@@ -265,7 +269,7 @@ struct OperationsAPITests {
                             #expect(refused.errorType == "Server.ServerProxy.MaintenanceMode", "\(refused.status) \(refused.text)")
                             let changes = captured.all.filter { $0.message == "veto changed" }
                             #expect(changes.count == 1 && changes.first?.level == .notice, "\(changes.map(\.metadata))")
-                            #expect(changes.first?.metadata["admin"] == ownerAdminRecord.holderId)
+                            #expect(changes.first?.metadata["certificate_sha256"] == ownerAdminPin)
                             #expect(changes.first?.metadata["before"]?.contains(#""maintenance":false"#) == true)
                             #expect(changes.first?.metadata["after"]?.contains(#""maintenance":true"#) == true)
 

@@ -43,6 +43,11 @@ public struct GlobalConfiguration: Codable, Sendable, Hashable {
     public var agreements: [AgreementEntry]
     /// Instance-wide limits.
     public var policy: Policy
+    /// Who may call the security servers' operations API (`data_plane_actors`), from the
+    /// registry's active registrations: certificate hashes only. Written only when it publishes
+    /// someone; absent means nobody (every veto and evidence request is refused, unless a server
+    /// lists operators locally), so a document without registrations keeps its earlier bytes.
+    public var dataPlaneActors: DataPlaneActors
 
     /// Creates a document. Use ``GlobalConfigurationBuilder`` to make one from a registry snapshot.
     public init(
@@ -58,7 +63,8 @@ public struct GlobalConfiguration: Codable, Sendable, Hashable {
         services: [ServiceEntry] = [],
         datasets: [DatasetEntry] = [],
         agreements: [AgreementEntry] = [],
-        policy: Policy = Policy()
+        policy: Policy = Policy(),
+        dataPlaneActors: DataPlaneActors = DataPlaneActors()
     ) {
         self.formatVersion = formatVersion
         self.instance = instance
@@ -73,9 +79,74 @@ public struct GlobalConfiguration: Codable, Sendable, Hashable {
         self.datasets = datasets
         self.agreements = agreements
         self.policy = policy
+        self.dataPlaneActors = dataPlaneActors
     }
 
     // MARK: Elements
+
+    /// Who may act on the data plane, published from the registry's active registrations
+    /// (`docs/global-configuration.md` §Data-plane actors): the SHA-256 (lower-case hex, of the
+    /// DER) of certificates, never names or PEMs. A revoked registration is absent from the next
+    /// document the registry signs.
+    public struct DataPlaneActors: Codable, Sendable, Hashable {
+        /// Every active auditor's certificate hash, sorted: who may read evidence from any
+        /// security server (`GET /auditor/v1/evidence/{id}`).
+        public var auditorCertificatesSHA256: [String]
+        /// Per member (sorted by member id), its active member operators' certificate hashes:
+        /// who may read and change the veto of that member's security servers.
+        public var memberOperators: [MemberOperators]
+
+        /// Creates the list.
+        public init(auditorCertificatesSHA256: [String] = [], memberOperators: [MemberOperators] = []) {
+            self.auditorCertificatesSHA256 = auditorCertificatesSHA256
+            self.memberOperators = memberOperators
+        }
+
+        /// Whether it publishes nobody (then `data_plane_actors` is left out of the document).
+        public var isEmpty: Bool { auditorCertificatesSHA256.isEmpty && memberOperators.isEmpty }
+
+        /// The operator certificate hashes of `member` (empty if none is published).
+        public func operators(of member: MemberId) -> [String] {
+            memberOperators.first { $0.member == member }?.certificatesSHA256 ?? []
+        }
+
+        /// Whether `sha256` is a published operator of `member`.
+        public func isOperator(_ sha256: String, of member: MemberId) -> Bool {
+            operators(of: member).contains(sha256)
+        }
+
+        /// Whether `sha256` is a published auditor.
+        public func isAuditor(_ sha256: String) -> Bool {
+            auditorCertificatesSHA256.contains(sha256)
+        }
+
+        enum CodingKeys: String, CodingKey {
+            case auditorCertificatesSHA256 = "auditor_certificates_sha256"
+            case memberOperators = "member_operators"
+        }
+    }
+
+    /// The operators of one member: the certificate hashes of its active member-operator registrations.
+    public struct MemberOperators: Codable, Sendable, Hashable, Identifiable {
+        /// The member they act for.
+        public var member: MemberId
+        /// Their certificates' SHA-256 (lower-case hex), sorted.
+        public var certificatesSHA256: [String]
+
+        /// The member.
+        public var id: MemberId { member }
+
+        /// Creates an entry.
+        public init(member: MemberId, certificatesSHA256: [String]) {
+            self.member = member
+            self.certificatesSHA256 = certificatesSHA256
+        }
+
+        enum CodingKeys: String, CodingKey {
+            case member
+            case certificatesSHA256 = "certificates_sha256"
+        }
+    }
 
     /// An approved certification authority and its OCSP responder.
     public struct ApprovedCA: Codable, Sendable, Hashable {
@@ -332,6 +403,7 @@ public struct GlobalConfiguration: Codable, Sendable, Hashable {
         case expiresAt = "expires_at"
         case approvedCAs = "approved_cas"
         case members, subsystems, servers, services, datasets, agreements, policy
+        case dataPlaneActors = "data_plane_actors"
     }
 
     /// Thrown from ``init(from:)`` when `format_version` is not ``currentFormatVersion``, before
@@ -360,6 +432,7 @@ public struct GlobalConfiguration: Codable, Sendable, Hashable {
         datasets = try container.decode([DatasetEntry].self, forKey: .datasets)
         agreements = try container.decode([AgreementEntry].self, forKey: .agreements)
         policy = try container.decode(Policy.self, forKey: .policy)
+        dataPlaneActors = try container.decodeIfPresent(DataPlaneActors.self, forKey: .dataPlaneActors) ?? DataPlaneActors()
     }
 
     /// Encodes the document; dates as RFC 3339 UTC strings with whole seconds (truncated).
@@ -378,6 +451,9 @@ public struct GlobalConfiguration: Codable, Sendable, Hashable {
         try container.encode(datasets, forKey: .datasets)
         try container.encode(agreements, forKey: .agreements)
         try container.encode(policy, forKey: .policy)
+        if !dataPlaneActors.isEmpty {
+            try container.encode(dataPlaneActors, forKey: .dataPlaneActors)
+        }
     }
 
     // MARK: Canonical form

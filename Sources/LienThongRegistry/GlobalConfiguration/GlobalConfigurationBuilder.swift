@@ -73,7 +73,25 @@ public struct GlobalConfigurationBuilder: Sendable {
         return GlobalConfiguration(
             instance: instance, serial: serial, generatedAt: generatedAt, expiresAt: expiresAt,
             approvedCAs: approvedCAs, members: members, subsystems: subsystems, servers: servers,
-            services: services, datasets: datasets, agreements: agreements, policy: policy)
+            services: services, datasets: datasets, agreements: agreements, policy: policy,
+            dataPlaneActors: Self.dataPlaneActors(snapshot.registrations))
+    }
+
+    /// Who may act on the data plane: the certificate hashes of the active auditor registrations,
+    /// and of each member's active member-operator registrations (revoked ones, viewers and
+    /// instance administrators are not published).
+    static func dataPlaneActors(_ registrations: [ActorRegistration]) -> GlobalConfiguration.DataPlaneActors {
+        let active = registrations.filter(\.isActive)
+        let auditors = sortedUnique(active.filter { $0.role == .auditor }.map(\.certificateSHA256))
+        var byMember: [String: (member: MemberId, hashes: [String])] = [:]
+        for registration in active where registration.role == .memberOperator {
+            guard let member = registration.member else { continue }
+            byMember[member.canonical, default: (member, [])].hashes.append(registration.certificateSHA256)
+        }
+        let operators = sorted(byMember.values.map {
+            GlobalConfiguration.MemberOperators(member: $0.member, certificatesSHA256: sortedUnique($0.hashes))
+        }, by: \.member.canonical)
+        return GlobalConfiguration.DataPlaneActors(auditorCertificatesSHA256: auditors, memberOperators: operators)
     }
 
     /// Sorts by the UTF-8 bytes of `key`; with `unique`, keeps one element per key. The keys are

@@ -175,6 +175,9 @@ struct GlobalConfigurationJSONWriter {
         byte(UInt8(ascii: "{"))
         key("agreements"); array(d.agreements) { $0.write($1) }; comma()
         key("approved_cas"); array(d.approvedCAs) { $0.write($1) }; comma()
+        if !d.dataPlaneActors.isEmpty {
+            key("data_plane_actors"); write(d.dataPlaneActors); comma()
+        }
         key("datasets"); array(d.datasets) { $0.write($1) }; comma()
         key("expires_at"); date(d.expiresAt); comma()
         key("format_version"); integer(Int64(d.formatVersion)); comma()
@@ -201,6 +204,20 @@ struct GlobalConfigurationJSONWriter {
         key("services"); array(a.services) { $0.id($1) }; comma()
         key("valid_from"); date(a.validFrom); comma()
         key("valid_until"); date(a.validUntil)
+        byte(UInt8(ascii: "}"))
+    }
+
+    private mutating func write(_ actors: GlobalConfiguration.DataPlaneActors) {
+        byte(UInt8(ascii: "{"))
+        key("auditor_certificates_sha256"); array(actors.auditorCertificatesSHA256) { $0.string($1) }; comma()
+        key("member_operators"); array(actors.memberOperators) { $0.write($1) }
+        byte(UInt8(ascii: "}"))
+    }
+
+    private mutating func write(_ operators: GlobalConfiguration.MemberOperators) {
+        byte(UInt8(ascii: "{"))
+        key("certificates_sha256"); array(operators.certificatesSHA256) { $0.string($1) }; comma()
+        key("member"); id(operators.member)
         byte(UInt8(ascii: "}"))
     }
 
@@ -603,6 +620,7 @@ struct GlobalConfigurationJSONReader {
         var subsystems: [GlobalConfiguration.SubsystemEntry]?, servers: [GlobalConfiguration.ServerEntry]?
         var services: [GlobalConfiguration.ServiceEntry]?, datasets: [GlobalConfiguration.DatasetEntry]?
         var agreements: [GlobalConfiguration.AgreementEntry]?, policy: GlobalConfiguration.Policy?
+        var dataPlaneActors: GlobalConfiguration.DataPlaneActors?
         try object { r, key in
             switch key {
             case "format_version": try r.set(&formatVersion, try r.int(), key)
@@ -618,6 +636,7 @@ struct GlobalConfigurationJSONReader {
             case "datasets": try r.set(&datasets, try r.list { try $0.dataset() }, key)
             case "agreements": try r.set(&agreements, try r.list { try $0.agreement() }, key)
             case "policy": try r.set(&policy, try r.policy(), key)
+            case "data_plane_actors": try r.set(&dataPlaneActors, try r.dataPlaneActors(), key)
             default: throw r.unknown(key, in: "the document")
             }
         }
@@ -635,7 +654,47 @@ struct GlobalConfigurationJSONReader {
             services: try required(services, "services", in: name),
             datasets: try required(datasets, "datasets", in: name),
             agreements: try required(agreements, "agreements", in: name),
-            policy: try required(policy, "policy", in: name))
+            policy: try required(policy, "policy", in: name),
+            dataPlaneActors: dataPlaneActors ?? GlobalConfiguration.DataPlaneActors())
+    }
+
+    /// `data_plane_actors`: both keys required, hashes 64 lower-case hex digits.
+    private mutating func dataPlaneActors() throws -> GlobalConfiguration.DataPlaneActors {
+        let name = "data_plane_actors"
+        var auditors: [String]?, operators: [GlobalConfiguration.MemberOperators]?
+        try object { r, key in
+            switch key {
+            case "auditor_certificates_sha256": try r.set(&auditors, try r.list { try $0.certificateHash() }, key)
+            case "member_operators": try r.set(&operators, try r.list { try $0.memberOperators() }, key)
+            default: throw r.unknown(key, in: name)
+            }
+        }
+        return GlobalConfiguration.DataPlaneActors(
+            auditorCertificatesSHA256: try required(auditors, "auditor_certificates_sha256", in: name),
+            memberOperators: try required(operators, "member_operators", in: name))
+    }
+
+    private mutating func memberOperators() throws -> GlobalConfiguration.MemberOperators {
+        let name = "a member's operators"
+        var member: MemberId?, hashes: [String]?
+        try object { r, key in
+            switch key {
+            case "member": try r.set(&member, try r.identifier(MemberId.self), key)
+            case "certificates_sha256": try r.set(&hashes, try r.list { try $0.certificateHash() }, key)
+            default: throw r.unknown(key, in: name)
+            }
+        }
+        return GlobalConfiguration.MemberOperators(member: try required(member, "member", in: name),
+                                                   certificatesSHA256: try required(hashes, "certificates_sha256", in: name))
+    }
+
+    /// A certificate hash: exactly 64 lower-case hex digits.
+    private mutating func certificateHash() throws -> String {
+        let text = try string()
+        guard text.utf8.count == 64, text.utf8.allSatisfy({ (0x30...0x39).contains($0) || (0x61...0x66).contains($0) }) else {
+            throw failure("a certificate hash must be 64 lower-case hex digits")
+        }
+        return text
     }
 
     private mutating func approvedCA() throws -> GlobalConfiguration.ApprovedCA {

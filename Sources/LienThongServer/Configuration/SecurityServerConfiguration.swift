@@ -40,6 +40,29 @@ public struct SecurityServerConfiguration: Codable, Sendable, Hashable {
     public var limits: Limits
     /// The audit log's keys and personal-data patterns.
     public var audit: Audit
+    /// Who may call the operations API besides those the global configuration publishes.
+    public var operations: Operations
+
+    /// Local additions to who may call the operations API (`docs/security-server.md` §Operations API).
+    public struct Operations: Codable, Sendable, Hashable {
+        /// SHA-256 (64 hex digits, of the DER) of certificates that may read and change this
+        /// server's veto in addition to the owner member's operators published in the global
+        /// configuration. Default none. Kept in lower case.
+        public var vetoOperators: [String]
+
+        /// Creates the settings.
+        public init(vetoOperators: [String] = []) {
+            self.vetoOperators = vetoOperators.map { $0.lowercased() }
+        }
+
+        private enum CodingKeys: String, CodingKey { case vetoOperators }
+
+        /// Decodes the settings; every key is optional.
+        public init(from decoder: any Decoder) throws {
+            let c = try decoder.container(keyedBy: CodingKeys.self)
+            self.init(vetoOperators: try c.decodeIfPresent([String].self, forKey: .vetoOperators) ?? [])
+        }
+    }
 
     /// How the audit log protects personal data.
     public struct Audit: Codable, Sendable, Hashable {
@@ -236,7 +259,8 @@ public struct SecurityServerConfiguration: Codable, Sendable, Hashable {
     public init(serverId: String, clientListener: Listener, clientHttpsListener: Listener? = nil, interServerListener: Listener,
                 tlsCertificateFile: String, tlsKeyFile: String, signingCertificateFile: String, signingKeyFile: String,
                 registryURL: String, trustAnchorFile: String, dataDirectory: String, configurationRefreshSeconds: Int = 60,
-                clients: [LocalClient], services: [LocalService], veto: Veto = Veto(), limits: Limits = Limits(), audit: Audit = Audit()) {
+                clients: [LocalClient], services: [LocalService], veto: Veto = Veto(), limits: Limits = Limits(), audit: Audit = Audit(),
+                operations: Operations = Operations()) {
         self.serverId = serverId
         self.clientListener = clientListener
         self.clientHttpsListener = clientHttpsListener
@@ -254,6 +278,7 @@ public struct SecurityServerConfiguration: Codable, Sendable, Hashable {
         self.veto = veto
         self.limits = limits
         self.audit = audit
+        self.operations = operations
     }
 
     /// Reads a configuration file; relative paths inside it are resolved against its directory.
@@ -359,6 +384,12 @@ public struct SecurityServerConfiguration: Codable, Sendable, Hashable {
             throw .init("clock_skew_seconds must be between 0 and \(Limits.maximumClockSkewSeconds)")
         }
         guard configurationRefreshSeconds > 0 else { throw .init("configuration_refresh_seconds must be positive") }
+        guard operations.vetoOperators.count <= 1000 else { throw .init("operations.veto_operators lists at most 1000 certificates") }
+        for hash in operations.vetoOperators {
+            guard hash.utf8.count == 64, hash.utf8.allSatisfy({ (0x30...0x39).contains($0) || (0x61...0x66).contains($0) }) else {
+                throw .init("operations.veto_operators: \"\(hash.prefix(80))\" is not a certificate SHA-256 (64 hex digits)")
+            }
+        }
     }
 }
 
@@ -378,7 +409,7 @@ extension SecurityServerConfiguration {
     private enum CodingKeys: String, CodingKey {
         case serverId, clientListener, clientHttpsListener, interServerListener, tlsCertificateFile, tlsKeyFile
         case signingCertificateFile, signingKeyFile, registryURL, trustAnchorFile, dataDirectory
-        case configurationRefreshSeconds, clients, services, veto, limits, audit
+        case configurationRefreshSeconds, clients, services, veto, limits, audit, operations
     }
 
     /// Decodes a configuration; optional parts take their defaults.
@@ -401,7 +432,8 @@ extension SecurityServerConfiguration {
             services: try c.decodeIfPresent([LocalService].self, forKey: .services) ?? [],
             veto: try c.decodeIfPresent(Veto.self, forKey: .veto) ?? Veto(),
             limits: try c.decodeIfPresent(Limits.self, forKey: .limits) ?? Limits(),
-            audit: try c.decodeIfPresent(Audit.self, forKey: .audit) ?? Audit())
+            audit: try c.decodeIfPresent(Audit.self, forKey: .audit) ?? Audit(),
+            operations: try c.decodeIfPresent(Operations.self, forKey: .operations) ?? Operations())
     }
 }
 

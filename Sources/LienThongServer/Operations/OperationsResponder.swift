@@ -1,3 +1,4 @@
+import Crypto
 import Foundation
 import Hummingbird
 import LienThongAudit
@@ -16,11 +17,13 @@ import X509
 ///
 /// - `GET /auditor/v1/evidence/{exchangeId}` — for state auditors: the evidence bundle of one
 ///   exchange in this server's audit log, written exactly as `lienthong audit export` writes it;
-/// - `GET` / `PUT /admin/v1/veto` — for the owner member's administrators: the data owner's veto
+/// - `GET` / `PUT /admin/v1/veto` — for the owner member's operators: the data owner's veto
 ///   in force (``VetoState``), replaced in memory.
 ///
-/// The caller is the TLS client certificate, validated for the route's role against the approved
-/// CAs of the global configuration in force, with OCSP (fail closed), through the runtime's
+/// The caller is the TLS client certificate. Who it is comes from the registry's registrations
+/// as the global configuration in force publishes them (`data_plane_actors`, by certificate
+/// SHA-256), plus the server's own `operations.veto_operators`; then the certificate is validated
+/// against the approved CAs of that configuration, with OCSP (fail closed), through the runtime's
 /// ``TrustState``. Errors are ``OperationsError``s.
 struct OperationsResponder: Sendable {
     /// Every path under this prefix is the auditors' API.
@@ -84,8 +87,9 @@ struct OperationsResponder: Sendable {
         let exchange = try Self.exchangeId(fromRawSegment: rawId)
         let onBehalfOf = try Self.onBehalfOf(ExchangeHTTP.value(ServerOperationsClient.onBehalfOfHeader, in: ExchangeHTTP.pairs(request.headers)))
         runtime.logger.info("auditor evidence query", metadata: [
-            "auditor": "\(caller.holderId)", "on_behalf_of": "\(onBehalfOf ?? "-")", "exchange": "\(exchange)",
-            "certificate_serial": "\(caller.certificate.serialNumber)", "peer": "\(channel.remoteAddress?.ipAddress ?? "-")",
+            "auditor": "\(caller.subject)", "certificate_sha256": "\(caller.sha256)", "on_behalf_of": "\(onBehalfOf ?? "-")",
+            "exchange": "\(exchange)", "certificate_serial": "\(caller.certificate.certificate.serialNumber)",
+            "peer": "\(channel.remoteAddress?.ipAddress ?? "-")",
         ])
         guard let log = runtime.audit as? AuditLog else {
             throw .unavailable(.providerInternalError, "This server does not keep a queryable audit log.")
@@ -160,12 +164,12 @@ struct OperationsResponder: Sendable {
     // MARK: Admin: veto
 
     private func readVeto(channel: any Channel) async throws(OperationsError) -> Response {
-        _ = try await authenticateOwnerAdmin(channel, action: "read the veto")
+        _ = try await authenticate(channel, as: .ownerOperator, action: "read the veto")
         return Self.json(try Self.encode(runtime.veto.current.settings))
     }
 
     private func replaceVeto(_ request: Request, channel: any Channel) async throws(OperationsError) -> Response {
-        let admin = try await authenticateOwnerAdmin(channel, action: "change the veto")
+        let admin = try await authenticate(channel, as: .ownerOperator, action: "change the veto")
         let body = try await Self.collect(request, limit: Self.maximumVetoBodyBytes)
         let settings = try Self.decodeVetoSettings(body)
         let veto: ProviderVeto
@@ -173,7 +177,7 @@ struct OperationsResponder: Sendable {
         let after = try Self.encode(veto.settings)
         let before = runtime.veto.replace(with: veto)
         runtime.logger.notice("veto changed", metadata: [
-            "admin": "\(admin)", "server": "\(runtime.serverId)", "changed": "\(before != veto)",
+            "admin": "\(admin.subject)", "certificate_sha256": "\(admin.sha256)", "server": "\(runtime.serverId)", "changed": "\(before != veto)",
             "before": "\(String(decoding: (try? Self.encode(before.settings)) ?? Data(), as: UTF8.self))",
             "after": "\(String(decoding: after, as: UTF8.self))",
         ])
@@ -207,9 +211,34 @@ struct OperationsResponder: Sendable {
 
     // MARK: Authentication
 
-    /// Validates the TLS client certificate for `role`: approved CA of the configuration in
-    /// force, validity, key usage and OCSP status.
-    private func authenticate(_ channel: any Channel, as role: CertificateRole, action: String) async throws(OperationsError) -> ValidatedCertificate {
+    /// Who an operations route is for.
+    enum Caller: Sendable {
+        /// A state auditor: a certificate the global configuration in force publishes as an
+        /// auditor's (`data_plane_actors.auditor_certificates_sha256`).
+        case auditor
+        /// An operator of this server's owner member: a certificate the global configuration in
+        /// force publishes for that member (`data_plane_actors.member_operators`), or one listed
+        /// in this server's `operations.veto_operators`.
+        case ownerOperator
+    }
+
+    /// An authorised caller: its validated certificate, the certificate's SHA-256 (lower-case
+    /// hex of the DER) and its subject, for the log.
+    struct Authenticated: Sendable {
+        var certificate: ValidatedCertificate
+        var sha256: String
+        var subject: String
+    }
+
+    /// Authenticates and authorises the TLS client certificate for `caller`.
+    ///
+    /// Who the holder is comes from the registry's records as the global configuration in force
+    /// publishes them, never from the certificate's subject (an `OU=admin` or `OU=auditor`
+    /// grants nothing): a certificate whose SHA-256 is not published for the route gets 403
+    /// `Client.Forbidden`. A published one is then validated as a TLS client certificate —
+    /// approved CA of that configuration, validity, key usage, OCSP (fail closed) — and gets
+    /// 401 `Client.Unauthenticated` if that fails.
+    private func authenticate(_ channel: any Channel, as caller: Caller, action: String) async throws(OperationsError) -> Authenticated {
         let peer: NIOSSLCertificate?
         do { peer = try await channel.nioSSL_peerCertificate().get() } catch {
             throw .unauthenticated("the TLS client certificate could not be read")
@@ -217,39 +246,33 @@ struct OperationsResponder: Sendable {
         guard let peer, let der = try? peer.toDERBytes(), let certificate = try? Certificate(derEncoded: der) else {
             throw .unauthenticated("no readable TLS client certificate was presented")
         }
-        guard let holder = CertificateRole.holder(of: certificate) else {
-            throw .forbidden("the client certificate carries no LienThong role; only a\(role == .auditor ? "n" : "") \(role) certificate may \(action)")
-        }
-        guard holder.role == role else {
-            throw .forbidden("a \(holder.role) certificate may not \(action); it takes a\(role == .auditor ? "n" : "") \(role) certificate")
-        }
+        let sha256 = Hex.lowercase(SHA256.hash(data: der))
         let now = runtime.now()
         let trust: TrustSnapshot
         do { trust = try await runtime.trust.snapshot(at: now) } catch {
             throw .unavailable(.providerOutdatedGlobalConf, "This server has no valid global configuration to check certificates against: \(error.message)")
         }
-        // The TLS layer exposes only the leaf; the chain is built from it to the approved CAs.
-        do {
-            return try await trust.validator.validate(chain: [certificate], role: role, at: now)
-        } catch {
-            if error.code == .wrongRole {
-                throw .forbidden("the client certificate is not a valid \(role) certificate: \(error.message)")
+        let configuration = trust.index.configuration
+        let actors = configuration.dataPlaneActors
+        switch caller {
+        case .auditor:
+            guard actors.isAuditor(sha256) else {
+                throw .forbidden("certificate \(sha256) is not a registered auditor's in the global configuration in force (serial \(configuration.serial)); only a registered auditor may \(action)")
             }
+        case .ownerOperator:
+            let owner = runtime.serverId.owner
+            guard actors.isOperator(sha256, of: owner) || runtime.configuration.operations.vetoOperators.contains(sha256) else {
+                throw .forbidden("certificate \(sha256) is not a registered operator of \(owner), the owner of \(runtime.serverId), in the global configuration in force (serial \(configuration.serial)), nor listed in this server's operations.veto_operators; only the owner's operators may \(action)")
+            }
+        }
+        // The TLS layer exposes only the leaf; the chain is built from it to the approved CAs.
+        let validated: ValidatedCertificate
+        do {
+            validated = try await trust.validator.validateTLSClient(chain: [certificate], at: now)
+        } catch {
             throw .unauthenticated("client certificate rejected (\(error.code.rawValue)): \(error.message)")
         }
-    }
-
-    /// An admin certificate of the server owner's member; returns its holder id.
-    private func authenticateOwnerAdmin(_ channel: any Channel, action: String) async throws(OperationsError) -> String {
-        let admin = try await authenticate(channel, as: .admin, action: action)
-        let holder: SubsystemId
-        do { holder = try SubsystemId(parsing: admin.holderId) } catch {
-            throw .forbidden("the admin certificate's holder id is not INSTANCE/CLASS/MEMBER/PERSON")
-        }
-        guard holder.member == runtime.serverId.owner else {
-            throw .forbidden("an admin of \(holder.member) may not \(action) of \(runtime.serverId); only an admin of its owner \(runtime.serverId.owner) may")
-        }
-        return admin.holderId
+        return Authenticated(certificate: validated, sha256: sha256, subject: validated.holderId)
     }
 
     // MARK: Helpers
