@@ -1,0 +1,93 @@
+import Foundation
+import LienThongAudit
+import LienThongCore
+import LienThongRegistry
+import LienThongTestSupport
+import LienThongTrust
+import Testing
+import X509
+
+/// Issue 15: the trust model must work when a government CA issues certificates that carry no
+/// LienThong `OU` at all. A CA made with the `openssl` command line puts the member code in the
+/// subject's `serialNumber`; its certificate profile in the global configuration says so.
+@Suite("Certificate profiles: a CA with no LienThong OU")
+struct CertificateProfileTests {
+    static let server = "VN/GOV/000.00.00.H26/ss1"
+    static let serverId = try! SecurityServerId(parsing: server)
+    static let registry = RegistrySnapshot(servers: [
+        SecurityServer(id: serverId, address: "127.0.0.1:5500", tlsCertificate: "", tlsCertificateSHA256: String(repeating: "0", count: 64),
+                       createdAt: Date(timeIntervalSince1970: 1_700_000_000)),
+    ])
+
+    /// The government CA's profile: member code in `serialNumber`, roles from key usage.
+    static let governmentProfile = CertificateProfile(
+        memberId: .init(attribute: .serialNumber, form: .code, instance: "VN", memberClass: "GOV"), roles: .keyUsage)
+
+    static func signer(_ leaf: OpenSSLCA.Leaf) throws -> DetachedJWS.Signer {
+        try DetachedJWS.Signer(key: try MessageSigningKey(pemEncoded: try String(contentsOfFile: leaf.keyPath, encoding: .utf8)),
+                               chain: try PEMFiles.readCertificates(URL(fileURLWithPath: leaf.certificatePath)))
+    }
+
+    /// A real audit log's checkpoint of `server`, signed by `signer`.
+    static func checkpoint(in directory: URL, signer: DetachedJWS.Signer) async throws -> StoredCheckpoint {
+        let log = try await AuditLog(store: try SQLiteAuditLeafStore(path: directory.appendingPathComponent("\(UUID().uuidString).sqlite").path),
+                                     protector: try PersonalDataProtector(key: [UInt8](repeating: 1, count: 32)))
+        for i in 0..<3 {
+            var event = ExchangeEvent(side: .consumer, server: server, method: "GET", startedAt: Date())
+            event.messageId = "m\(i)"
+            event.status = 200
+            event.outcome = .success
+            try await log.record(event)
+        }
+        return try await log.makeCheckpoint(server: server, node: "default", at: Date()) { try signer.sign(digest: $0.digest).compact }
+    }
+
+    func refusal(_ body: () async throws -> Void) async -> CheckpointRefusal? {
+        do { try await body(); return nil } catch let refusal as CheckpointRefusal { return refusal } catch { return nil }
+    }
+
+    @Test("a member signing certificate with no OU signs its checkpoint; the member id comes from the CA's profile")
+    func checkpointFromProfiledCA() async throws {
+        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("profile-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: directory) }
+        let gov = try await OpenSSLCA()
+        defer { gov.remove() }
+        let dev = try DevelopmentPKI.initialise(at: directory.appendingPathComponent("pki"), instance: "VN", ocspURL: nil)
+        let h26 = try await gov.issue("h26", subject: "/C=VN/O=So Thong tin va Truyen thong Ha Noi/serialNumber=000.00.00.H26", kind: .signing)
+        let g22 = try await gov.issue("g22", subject: "/C=VN/O=Bo Cong an/serialNumber=000.00.00.G22", kind: .signing)
+        let h26TLS = try await gov.issue("h26tls", subject: "/C=VN/O=So Thong tin va Truyen thong Ha Noi/serialNumber=000.00.00.H26", kind: .tlsClient)
+        let govRoot = try PEMFiles.readCertificate(URL(fileURLWithPath: gov.certificatePath))
+
+        let registrySigner = try DetachedJWS.Signer(
+            key: try MessageSigningKey(pemEncoded: try PEMFiles.readText(dev.url(.configurationSigningKey))),
+            chain: try PEMFiles.readCertificates(dev.url(.configurationSigningCertificate)))
+        let validator = CertificateValidator(trustAnchors: [dev.rootCertificate, govRoot], revocation: nil,
+                                             profiles: [govRoot: Self.governmentProfile])
+        let ledger = try CheckpointLedger(path: directory.appendingPathComponent("checkpoints.sqlite").path, instance: "VN",
+                                          signer: registrySigner, validator: validator)
+
+        // Another member's certificate from the same CA may not speak for H26's server.
+        let forged = try await Self.checkpoint(in: directory, signer: try Self.signer(g22))
+        let refused = await refusal { _ = try await ledger.submit(body: forged.body, signature: forged.signature, ocsp: nil, from: Self.serverId, registry: Self.registry) }
+        #expect(refused?.code == .forbidden && refused?.message.contains("VN/GOV/000.00.00.G22") == true, "\(String(describing: refused))")
+        // A TLS client certificate of the right member is not a signing certificate under the key-usage profile.
+        let tlsSigned = try await Self.checkpoint(in: directory, signer: try Self.signer(h26TLS))
+        let refusedTLS = await refusal { _ = try await ledger.submit(body: tlsSigned.body, signature: tlsSigned.signature, ocsp: nil, from: Self.serverId, registry: Self.registry) }
+        #expect(refusedTLS?.code == .forbidden, "\(String(describing: refusedTLS))")
+        #expect(try await ledger.entries().isEmpty, "refusals change nothing")
+
+        // The member's own signing certificate: accepted, the member id read from serialNumber.
+        let good = try await Self.checkpoint(in: directory, signer: try Self.signer(h26))
+        let (entry, created) = try await ledger.submit(body: good.body, signature: good.signature, ocsp: nil, from: Self.serverId, registry: Self.registry)
+        #expect(created && entry.checkpoint.sequence == 0)
+
+        let signer = try await validator.validate(chain: try PEMFiles.readCertificates(URL(fileURLWithPath: h26.certificatePath)), role: .member)
+        #expect(signer.holderId == "VN/GOV/000.00.00.H26")
+        // Without the profile the same certificate is no member certificate at all (closed default).
+        let plain = CertificateValidator(trustAnchors: [dev.rootCertificate, govRoot], revocation: nil)
+        await #expect(throws: CertificateValidationError.self) {
+            _ = try await plain.validate(chain: try PEMFiles.readCertificates(URL(fileURLWithPath: h26.certificatePath)), role: .member)
+        }
+    }
+}
