@@ -1,7 +1,7 @@
 import Foundation
 import LienThongAudit
 import LienThongCore
-import LienThongRegistry
+@testable import LienThongRegistry
 import LienThongTestSupport
 import LienThongTrust
 import Testing
@@ -88,6 +88,49 @@ struct CertificateProfileTests {
         let plain = CertificateValidator(trustAnchors: [dev.rootCertificate, govRoot], revocation: nil)
         await #expect(throws: CertificateValidationError.self) {
             _ = try await plain.validate(chain: try PEMFiles.readCertificates(URL(fileURLWithPath: h26.certificatePath)), role: .member)
+        }
+    }
+
+    @Test("the profile is part of the signed global configuration: canonical writer = JSONEncoder, both parsers read it, a bad profile is refused")
+    func profileInGlobalConfiguration() throws {
+        var document = GlobalConfiguration(instance: "VN", serial: 7, generatedAt: Date(timeIntervalSince1970: 1_700_000_000),
+                                           expiresAt: Date(timeIntervalSince1970: 1_700_000_600))
+        document.approvedCAs = [
+            .init(certificate: "dev", ocspURL: "http://127.0.0.1:8888/"),
+            .init(certificate: "gov", ocspURL: nil, profile: Self.governmentProfile),
+            .init(certificate: "oid", ocspURL: nil, profile: CertificateProfile(
+                memberId: .init(attribute: try #require(.init(rawValue: "2.5.4.97")), form: .canonical), roles: .ou)),
+        ]
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
+        let canonical = try document.canonicalJSON()
+        #expect(Array(try encoder.encode(document)) == canonical)
+        #expect(try GlobalConfiguration(jsonBytes: canonical) == document)
+        #expect(try JSONDecoder().decode(GlobalConfiguration.self, from: Data(canonical)) == document)
+        #expect(String(decoding: canonical, as: UTF8.self).contains(#""profile":{"member_id":{"attribute":"serialNumber","form":"code","instance":"VN","member_class":"GOV"},"roles":"key-usage"}"#))
+
+        let text = String(decoding: canonical, as: UTF8.self)
+        for (bad, why) in [(#""form":"code""#, #""form":"whole""#),
+                           (#""roles":"key-usage""#, #""roles":"any""#),
+                           (#","instance":"VN""#, ""),                                        // code form without instance
+                           (#""attribute":"serialNumber""#, #""attribute":"x.y""#)] {
+            let mutated = Array(text.replacingOccurrences(of: bad, with: why).utf8)
+            #expect(throws: GlobalConfigurationError.self, "\(why)") { _ = try GlobalConfiguration(jsonBytes: mutated) }
+        }
+    }
+
+    @Test("the registry's trustAnchorProfiles must name an anchor of its trust anchor file by SHA-256")
+    func registryAnchorProfiles() async throws {
+        let gov = try await OpenSSLCA()
+        defer { gov.remove() }
+        let root = try PEMFiles.readCertificate(URL(fileURLWithPath: gov.certificatePath))
+        let pem = try String(contentsOfFile: gov.certificatePath, encoding: .utf8)
+        let body = pem.split(separator: "\n").filter { !$0.hasPrefix("-----") }.joined()
+        let hash = GlobalConfigurationDigest.sha256Hex(try #require(Data(base64Encoded: body)))
+        let profiles = try RegistryServer.anchorProfiles([root], configured: [hash.uppercased(): Self.governmentProfile])
+        #expect(profiles[root] == Self.governmentProfile)
+        #expect(throws: GlobalConfigurationError.self) {
+            _ = try RegistryServer.anchorProfiles([root], configured: [String(repeating: "0", count: 64): Self.governmentProfile])
         }
     }
 }
