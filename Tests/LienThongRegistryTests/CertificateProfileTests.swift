@@ -133,4 +133,34 @@ struct CertificateProfileTests {
             _ = try RegistryServer.anchorProfiles([root], configured: [String(repeating: "0", count: 64): Self.governmentProfile])
         }
     }
+
+    @Test("under a key-usage profile: only member and server roles, the member id attribute exactly once and well-formed")
+    func keyUsageProfileRules() async throws {
+        let gov = try await OpenSSLCA()
+        defer { gov.remove() }
+        let root = try PEMFiles.readCertificate(URL(fileURLWithPath: gov.certificatePath))
+        let validator = CertificateValidator(trustAnchors: [root], revocation: nil, profiles: [root: Self.governmentProfile])
+        func chain(_ leaf: OpenSSLCA.Leaf) throws -> [Certificate] { try PEMFiles.readCertificates(URL(fileURLWithPath: leaf.certificatePath)) }
+        func code(_ body: () async throws -> Void) async -> CertificateValidationError.Code? {
+            do { try await body(); return nil } catch let error as CertificateValidationError { return error.code } catch { return nil }
+        }
+        let member = try await gov.issue("m", subject: "/C=VN/O=Bo Tu phap/serialNumber=000.00.00.G12", kind: .signing)
+        let server = try await gov.issue("s", subject: "/C=VN/O=Bo Tu phap/CN=ss1.moj.gov.vn", kind: .tlsServer)
+        let twice = try await gov.issue("t", subject: "/C=VN/O=Bo Tu phap/serialNumber=000.00.00.G12/serialNumber=000.00.00.G22", kind: .signing)
+        let none = try await gov.issue("n", subject: "/C=VN/O=Bo Tu phap/CN=000.00.00.G12", kind: .signing)
+        let bad = try await gov.issue("b", subject: "/C=VN/O=Bo Tu phap/serialNumber=G12 x:y", kind: .signing)
+
+        #expect(try await validator.validate(chain: try chain(member), role: .member).holderId == "VN/GOV/000.00.00.G12")
+        _ = try await validator.validate(chain: try chain(server), role: .server)
+        // The member signing certificate is no server, no configuration signer, no OCSP signer, no person.
+        for role in [CertificateRole.server, .configurationSigning, .ocspSigning, .admin, .auditor] {
+            #expect(await code { _ = try await validator.validate(chain: try chain(member), role: role) } == .wrongRole, "\(role)")
+        }
+        // The server TLS certificate cannot sign as a member.
+        #expect(await code { _ = try await validator.validate(chain: try chain(server), role: .member) } == .wrongRole)
+        // Two serialNumbers, none, or one that is not a member code: refused, not guessed.
+        #expect(await code { _ = try await validator.validate(chain: try chain(twice), role: .member) } == .wrongRole)
+        #expect(await code { _ = try await validator.validate(chain: try chain(none), role: .member) } == .wrongRole)
+        #expect(await code { _ = try await validator.validate(chain: try chain(bad), role: .member) } == .wrongRole)
+    }
 }
