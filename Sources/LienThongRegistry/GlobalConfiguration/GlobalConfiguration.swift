@@ -1,5 +1,6 @@
 import Foundation
 import LienThongCore
+import LienThongTrust
 import SwiftASN1
 import X509
 
@@ -154,18 +155,25 @@ public struct GlobalConfiguration: Codable, Sendable, Hashable {
         public var certificate: String
         /// The OCSP responder URL for certificates this CA issued, if it runs one.
         public var ocspURL: String?
+        /// How this CA's certificates are read (member id attribute, role recognition); absent means
+        /// ``CertificateProfile/development`` (role in `OU`, canonical member id in `CN`).
+        public var profile: CertificateProfile?
 
         /// Creates an entry from a PEM certificate.
-        public init(certificate: String, ocspURL: String?) {
+        public init(certificate: String, ocspURL: String?, profile: CertificateProfile? = nil) {
             self.certificate = certificate
             self.ocspURL = ocspURL
+            self.profile = profile
         }
+
+        /// The profile in force for this CA.
+        public var effectiveProfile: CertificateProfile { profile ?? .development }
 
         /// Creates an entry from a certificate.
         /// - Throws: ``GlobalConfigurationError/Code/invalidArgument`` if the certificate cannot be PEM-encoded.
-        public init(certificate: Certificate, ocspURL: String?) throws(GlobalConfigurationError) {
+        public init(certificate: Certificate, ocspURL: String?, profile: CertificateProfile? = nil) throws(GlobalConfigurationError) {
             do {
-                self.init(certificate: try certificate.serializeAsPEM().pemString, ocspURL: ocspURL)
+                self.init(certificate: try certificate.serializeAsPEM().pemString, ocspURL: ocspURL, profile: profile)
             } catch {
                 throw GlobalConfigurationError(.invalidArgument, "cannot PEM-encode CA certificate \(certificate.subject): \(error)")
             }
@@ -184,6 +192,7 @@ public struct GlobalConfiguration: Codable, Sendable, Hashable {
         enum CodingKeys: String, CodingKey {
             case certificate
             case ocspURL = "ocsp_url"
+            case profile
         }
     }
 

@@ -1,5 +1,6 @@
 import Foundation
 import LienThongCore
+import LienThongTrust
 
 // A dedicated RFC 8785 writer and a strict pull parser for the global configuration.
 //
@@ -235,6 +236,23 @@ struct GlobalConfigurationJSONWriter {
             comma()
             key("ocsp_url"); string(url)
         }
+        if let profile = ca.profile {
+            comma()
+            key("profile"); write(profile)
+        }
+        byte(UInt8(ascii: "}"))
+    }
+
+    private mutating func write(_ profile: CertificateProfile) {
+        let rule = profile.memberId
+        byte(UInt8(ascii: "{"))
+        key("member_id"); byte(UInt8(ascii: "{"))
+        key("attribute"); string(rule.attribute.rawValue); comma()
+        key("form"); string(rule.form.rawValue)
+        if let instance = rule.instance { comma(); key("instance"); string(instance) }
+        if let memberClass = rule.memberClass { comma(); key("member_class"); string(memberClass) }
+        byte(UInt8(ascii: "}")); comma()
+        key("roles"); string(profile.roles.rawValue)
         byte(UInt8(ascii: "}"))
     }
 
@@ -698,15 +716,50 @@ struct GlobalConfigurationJSONReader {
     }
 
     private mutating func approvedCA() throws -> GlobalConfiguration.ApprovedCA {
-        var certificate: String?, ocspURL: String?
+        var certificate: String?, ocspURL: String?, profile: CertificateProfile?
         try object { r, key in
             switch key {
             case "certificate": try r.set(&certificate, try r.string(), key)
             case "ocsp_url": try r.set(&ocspURL, try r.string(), key)
+            case "profile": try r.set(&profile, try r.certificateProfile(), key)
             default: throw r.unknown(key, in: "an approved CA")
             }
         }
-        return GlobalConfiguration.ApprovedCA(certificate: try required(certificate, "certificate", in: "an approved CA"), ocspURL: ocspURL)
+        return GlobalConfiguration.ApprovedCA(certificate: try required(certificate, "certificate", in: "an approved CA"), ocspURL: ocspURL,
+                                              profile: profile)
+    }
+
+    private mutating func certificateProfile() throws -> CertificateProfile {
+        var rule: CertificateProfile.MemberIdRule?, roles: CertificateProfile.Roles?
+        try object { r, key in
+            switch key {
+            case "member_id": try r.set(&rule, try r.memberIdRule(), key)
+            case "roles": try r.set(&roles, try r.enumeration(CertificateProfile.Roles.self), key)
+            default: throw r.unknown(key, in: "a certificate profile")
+            }
+        }
+        return CertificateProfile(memberId: try required(rule, "member_id", in: "a certificate profile"),
+                                  roles: try required(roles, "roles", in: "a certificate profile"))
+    }
+
+    private mutating func memberIdRule() throws -> CertificateProfile.MemberIdRule {
+        let start = position
+        var attribute: CertificateProfile.SubjectAttribute?, form: CertificateProfile.MemberIdRule.Form?
+        var instance: String?, memberClass: String?
+        try object { r, key in
+            switch key {
+            case "attribute": try r.set(&attribute, try r.enumeration(CertificateProfile.SubjectAttribute.self), key)
+            case "form": try r.set(&form, try r.enumeration(CertificateProfile.MemberIdRule.Form.self), key)
+            case "instance": try r.set(&instance, try r.string(), key)
+            case "member_class": try r.set(&memberClass, try r.string(), key)
+            default: throw r.unknown(key, in: "a certificate profile's member_id")
+            }
+        }
+        let rule = CertificateProfile.MemberIdRule(attribute: try required(attribute, "attribute", in: "a member_id rule"),
+                                                   form: try required(form, "form", in: "a member_id rule"),
+                                                   instance: instance, memberClass: memberClass)
+        if let problem = rule.validationProblem { throw Failure(message: problem, offset: start) }
+        return rule
     }
 
     private mutating func member() throws -> GlobalConfiguration.MemberEntry {

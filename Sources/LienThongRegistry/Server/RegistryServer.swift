@@ -7,6 +7,7 @@ import Logging
 import NIOCore
 import NIOSSL
 import ServiceLifecycle
+import SwiftASN1
 import UnixSignals
 import X509
 
@@ -45,6 +46,11 @@ public struct RegistryServerConfiguration: Codable, Sendable {
     public var evidenceCertificateFile: String?
     /// The evidence-relay key (PEM).
     public var evidenceKeyFile: String?
+    /// The certificate profile of trust anchors that do not follow the development PKI's convention,
+    /// keyed by the anchor certificate's SHA-256 (64 lowercase hex digits of its DER). An anchor of
+    /// `trustAnchorFile` not named here uses ``CertificateProfile/development``. Published with each
+    /// approved CA in the global configuration; a key that names no anchor stops the registry at start.
+    public var trustAnchorProfiles: [String: CertificateProfile]?
 
     /// Creates a configuration from a development PKI directory's standard file names.
     public init(instance: String, host: String = "127.0.0.1", port: Int, dataDirectory: String, pkiDirectory: String,
@@ -78,6 +84,28 @@ public struct RegistryServer: Sendable {
     public var logger: Logger
 
     /// Creates a server (nothing starts until ``run(onRunning:)``).
+    /// The configured profile of each anchor; a configured key that names no anchor, or is not a
+    /// SHA-256, is a configuration error (closed: a typo must not silently fall back to the development profile).
+    static func anchorProfiles(_ anchors: [Certificate], configured: [String: CertificateProfile]) throws -> [Certificate: CertificateProfile] {
+        var byHash: [String: Certificate] = [:]
+        for anchor in anchors {
+            var serializer = DER.Serializer()
+            try serializer.serialize(anchor)
+            byHash[GlobalConfigurationDigest.sha256Hex(serializer.serializedBytes)] = anchor
+        }
+        var result: [Certificate: CertificateProfile] = [:]
+        for (hash, profile) in configured {
+            guard let anchor = byHash[hash.lowercased()] else {
+                throw GlobalConfigurationError(.invalidArgument, "trustAnchorProfiles names \(hash.prefix(64)), which is the SHA-256 of no certificate in the trust anchor file")
+            }
+            if let problem = profile.memberId.validationProblem {
+                throw GlobalConfigurationError(.invalidArgument, "the profile of trust anchor \(hash.prefix(64)): \(problem)")
+            }
+            result[anchor] = profile
+        }
+        return result
+    }
+
     public init(configuration: RegistryServerConfiguration, logger: Logger = Logger(label: "lienthong.registry")) {
         self.configuration = configuration
         self.logger = logger
@@ -123,13 +151,14 @@ public struct RegistryServer: Sendable {
         let registry = try await Registry(store: store, instance: c.instance)
 
         let anchors = try PEMFiles.readCertificates(URL(fileURLWithPath: c.trustAnchorFile))
+        let profiles = try Self.anchorProfiles(anchors, configured: c.trustAnchorProfiles ?? [:])
         let signingChain = try PEMFiles.readCertificates(URL(fileURLWithPath: c.configurationSigningCertificateFile))
         let signingKey = try MessageSigningKey(pemEncoded: try PEMFiles.readText(URL(fileURLWithPath: c.configurationSigningKeyFile)))
         let publisher = try GlobalConfigurationPublisher(
             instance: c.instance,
             signingKey: signingKey,
             signingChain: signingChain,
-            approvedCAs: try anchors.map { try ApprovedCA(certificate: $0, ocspURL: c.ocspURL) },
+            approvedCAs: try anchors.map { try ApprovedCA(certificate: $0, ocspURL: c.ocspURL, profile: profiles[$0]) },
             policy: GlobalConfigurationPolicy(
                 ocspFreshnessSeconds: c.ocspFreshnessSeconds,
                 configurationValiditySeconds: c.configurationValiditySeconds,
@@ -140,7 +169,8 @@ public struct RegistryServer: Sendable {
         let validator = CertificateValidator(
             trustAnchors: anchors,
             revocation: RevocationChecker(source: HTTPOCSPStatusSource(responderURL: c.ocspURL),
-                                          policy: .init(freshness: TimeInterval(c.ocspFreshnessSeconds))))
+                                          policy: .init(freshness: TimeInterval(c.ocspFreshnessSeconds))),
+            profiles: profiles)
         // Re-signs when the registry changed or the current document nears expiry.
         let republish: @Sendable () async -> Void = { [logger] in
             do { _ = try await publisher.refreshIfNeeded(snapshot: registry.snapshot(), now: Date()) } catch {

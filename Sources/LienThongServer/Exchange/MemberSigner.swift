@@ -27,8 +27,13 @@ public actor MemberSigner {
             throw .init("cannot load the member signing key or certificate: \(error)")
         }
         guard let leaf = chain.first else { throw .init("\(certificateFile.path) holds no certificate") }
-        guard let holder = CertificateRole.holder(of: leaf), holder.role == .member, holder.holderId == member.canonical else {
-            throw .init("\(certificateFile.path) is not a member signing certificate of \(member)")
+        // A development-PKI certificate names its role and member in OU and CN: check them now. A
+        // certificate of a CA with another profile (no OU) is checked against that profile, which comes
+        // with the global configuration, on its first validation (`stapledOCSP`), before anything is signed.
+        if let holder = CertificateRole.holder(of: leaf) {
+            guard holder.role == .member, holder.holderId == member.canonical else {
+                throw .init("\(certificateFile.path) is not a member signing certificate of \(member)")
+            }
         }
         guard leaf.publicKey == key.certificatePublicKey, let signer = try? DetachedJWS.Signer(key: key, chain: chain) else {
             throw .init("the signing key does not match the certificate in \(certificateFile.path)")
@@ -48,6 +53,9 @@ public actor MemberSigner {
             return staple.responseDER
         }
         let validated = try await validator.validate(chain: chain, role: .member, at: now)
+        guard validated.holderId == member.canonical else {
+            throw CertificateValidationError(.wrongRole, "the own signing certificate belongs to \(validated.holderId) under its CA's profile, not to \(member)")
+        }
         guard let status = validated.revocation else {
             throw CertificateValidationError(.revocationStatusUnknown, "no OCSP status for the own member certificate")
         }

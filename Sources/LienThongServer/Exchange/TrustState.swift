@@ -41,10 +41,14 @@ public actor TrustState {
             return TrustSnapshot(index: index, validator: cached.snapshot.validator, validations: cached.snapshot.validations)
         }
         var anchors: [Certificate] = []
+        var profiles: [Certificate: CertificateProfile] = [:]
         for ca in index.configuration.approvedCAs {
-            anchors.append(try ca.parsedCertificate())
+            let anchor = try ca.parsedCertificate()
+            anchors.append(anchor)
+            // Every member signature is read with the profile of the CA that issued its certificate.
+            if let profile = ca.profile { profiles[anchor] = profile }
         }
-        let validator = CertificateValidator(trustAnchors: anchors, revocation: revocation)
+        let validator = CertificateValidator(trustAnchors: anchors, revocation: revocation, profiles: profiles)
         let snapshot = TrustSnapshot(index: index, validator: validator,
                                      validations: ValidationCache(validator: validator, refreshAfter: refreshAfter))
         cached = (index.configuration.serial, snapshot)

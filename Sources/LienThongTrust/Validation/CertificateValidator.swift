@@ -64,11 +64,21 @@ public struct CertificateValidator: Sendable {
     /// The revocation checker, or `nil` to skip revocation (only for instance-level
     /// certificates that OCSP does not cover, such as the OCSP signer itself).
     public let revocation: RevocationChecker?
+    /// The certificate profile of each trust anchor that does not follow the development PKI's
+    /// convention; an anchor not listed here uses ``CertificateProfile/development``.
+    public let profiles: [Certificate: CertificateProfile]
 
-    /// Creates a validator.
-    public init(trustAnchors: [Certificate], revocation: RevocationChecker?) {
+    /// Creates a validator. A certificate's role and member id are read with the profile of the
+    /// anchor its chain ends at (`profiles`, else ``CertificateProfile/development``).
+    public init(trustAnchors: [Certificate], revocation: RevocationChecker?, profiles: [Certificate: CertificateProfile] = [:]) {
         self.trustAnchors = trustAnchors
         self.revocation = revocation
+        self.profiles = profiles
+    }
+
+    /// The profile that certificates chaining to `anchor` are read with.
+    public func profile(of anchor: Certificate) -> CertificateProfile {
+        profiles[anchor] ?? .development
     }
 
     /// Validates `chain` (leaf first, then any intermediates) for `role` at `now`.
@@ -131,7 +141,9 @@ public struct CertificateValidator: Sendable {
                                                   anchors: trustAnchors, now: now, name: name)
         let holderId: String
         switch usage {
-        case .role: holderId = try Self.checkRole(leaf, role: role, name: name)
+        case .role:
+            let profile = validated.last.map { self.profile(of: $0) } ?? .development
+            holderId = try Self.checkRole(leaf, role: role, profile: profile, name: name)
         case .tlsClient: holderId = try Self.checkTLSClient(leaf, name: name)
         }
 
@@ -174,11 +186,38 @@ public struct CertificateValidator: Sendable {
 
     /// Checks subject, key usage and extended key usage against the role; returns the holder id.
     static func checkRole(_ leaf: Certificate, role: CertificateRole, name: String) throws(CertificateValidationError) -> String {
-        guard let holder = CertificateRole.holder(of: leaf) else {
-            throw CertificateValidationError(.wrongRole, "\(name) has no LienThong role in its subject")
+        try checkRole(leaf, role: role, profile: .development, name: name)
+    }
+
+    /// Checks the certificate against `role` as its CA's `profile` defines it; returns the holder id
+    /// (for a member, its canonical member id read through the profile).
+    static func checkRole(_ leaf: Certificate, role: CertificateRole, profile: CertificateProfile,
+                          name: String) throws(CertificateValidationError) -> String {
+        var holderId: String
+        switch profile.roles {
+        case .ou:
+            guard let holder = CertificateRole.holder(of: leaf) else {
+                throw CertificateValidationError(.wrongRole, "\(name) has no LienThong role in its subject")
+            }
+            guard holder.role == role else {
+                throw CertificateValidationError(.wrongRole, "\(name) is a \(holder.role) certificate, not a \(role) certificate")
+            }
+            holderId = holder.holderId
+        case .keyUsage:
+            // A CA recognised by key usage alone issues member signing and server TLS certificates only:
+            // never an instance certificate (configuration signing, OCSP) nor a person's role.
+            guard role == .member || role == .server else {
+                throw CertificateValidationError(.wrongRole, "\(name) comes from a CA whose profile recognises member and server certificates only, not a \(role) certificate")
+            }
+            holderId = leaf.subject.description
         }
-        guard holder.role == role else {
-            throw CertificateValidationError(.wrongRole, "\(name) is a \(holder.role) certificate, not a \(role) certificate")
+        if role == .member, profile != .development {
+            do { holderId = try profile.memberId.memberId(in: leaf.subject).canonical } catch {
+                throw CertificateValidationError(error.code, "\(name): \(error.message)")
+            }
+        }
+        if let constraints = try? leaf.extensions.basicConstraints, case .isCertificateAuthority = constraints, role != .rootCA {
+            throw CertificateValidationError(.wrongRole, "\(name) is a CA certificate, not a \(role) certificate")
         }
         let extensions = leaf.extensions
         guard let keyUsage = try? extensions.keyUsage else {
@@ -210,7 +249,7 @@ public struct CertificateValidator: Sendable {
         } else if let eku, !Array(eku).isEmpty {
             throw CertificateValidationError(.wrongRole, "\(name) carries extended key usage \(eku), which a \(role) certificate must not")
         }
-        return holder.holderId
+        return holderId
     }
 
     /// Checks the key usages of a TLS client certificate; returns its subject.
