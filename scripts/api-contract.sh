@@ -120,7 +120,7 @@ run registry-admin registry-api.openapi.yaml "$registry_url" "$admin" \
   --exclude-path-regex '^/api/v1/auditor/' --exclude-path '/checkpoints'
 # The registry as an auditor: the auditor API (every query is recorded in the admin trail).
 run registry-auditor registry-api.openapi.yaml "$registry_url" "$auditor" \
-  --include-path-regex '^/api/v1/auditor/'
+  --include-path-regex '^/api/v1/auditor/' --phases examples,coverage,fuzzing
 # One security server's operations API: the veto as its owner's administrator, evidence as the auditor.
 run operations-admin security-server-operations.openapi.yaml "$operations_url" "$owner_admin" --include-path-regex '^/admin/'
 run operations-auditor security-server-operations.openapi.yaml "$operations_url" "$auditor" --include-path-regex '^/auditor/'

@@ -305,6 +305,13 @@ struct ManagementHostileInputTests {
             (.GET, "/api/v1/access-requests/AR-000001", 404, nil), (.POST, "/api/v1/access-requests/AR-000001", 404, nil),
             (.GET, "/api/v1/agreements/AG-000001:delete", 404, nil), (.POST, "/api/v1/agreements/AG-000001:delete", 404, nil),
             (.PUT, "/api/v1/access-requests/pending", 405, "GET"),
+            // Management requests and registrations (found by schemathesis: Allow was "GET, POST" on
+            // an action path, and POST on a request's entity path read the body first: 415/400, not 405).
+            (.GET, "/api/v1/management-requests/MR-000001:approve", 405, "POST"), (.PUT, "/api/v1/management-requests/MR-000001:decline", 405, "POST"),
+            (.POST, "/api/v1/management-requests/MR-000001", 405, "GET"), (.DELETE, "/api/v1/management-requests/MR-000001", 405, "GET"),
+            (.POST, "/api/v1/management-requests/MR-000001:delete", 404, nil),
+            (.GET, "/api/v1/registrations/\(String(repeating: "a", count: 64)):revoke", 405, "POST"),
+            (.GET, "/api/v1/registrations/\(String(repeating: "a", count: 64))", 404, nil),
         ]
         let before = try await contractState(live)
         for (method, path, status, allow) in cases {

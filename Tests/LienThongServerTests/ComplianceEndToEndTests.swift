@@ -605,5 +605,12 @@ struct ComplianceEndToEndTests {
         #expect(schema.status == 0, "\(schema.output)")
         let missing = try await api.getRaw("/api/v1/auditor/evidence/no-such-exchange")
         #expect(missing.status == 404)
+        // An exchange id a client percent-encodes in a path (`^`, `%`) is decoded once and asked
+        // for, as the servers' operations API does (schemathesis found `%5E` refused with 400);
+        // an encoded `/` is still no exchange id.
+        let encoded = try await api.getRaw("/api/v1/auditor/evidence/no%5Esuch%25exchange")
+        #expect(encoded.status == 404, "\(String(decoding: encoded.body.prefix(300), as: UTF8.self))")
+        let slash = try await api.getRaw("/api/v1/auditor/evidence/a%2Fb")
+        #expect(slash.status == 400)
     }
 }

@@ -76,16 +76,17 @@ struct ActorRoutes {
         anyone.post("management-requests/**") { request, context in
             try QueryParameters.allowOnly([], in: request)
             let (path, action) = try management.target(context)
-            let id = try Self.requestId(path)
-            let input = try await JSONRequestBody.decode(ManagementDecisionInput.self, from: request, context: context)
-            switch action {
-            case "approve":
-                return try await management.change(context) { try await registry.approveManagementRequest(id, note: input.reason, actor: $0) }
-            case "decline":
-                return try await management.change(context) { try await registry.declineManagementRequest(id, reason: input.reason, actor: $0) }
-            default:
+            // The action first: POST on the entity path is 405 (Allow: GET), an unknown action 404,
+            // whatever the body (EntityPaths, UnroutedRequestErrors).
+            guard let action, action == "approve" || action == "decline" else {
                 throw management.unknownAction(action, ["approve", "decline"])
             }
+            let id = try Self.requestId(path)
+            let input = try await JSONRequestBody.decode(ManagementDecisionInput.self, from: request, context: context)
+            if action == "approve" {
+                return try await management.change(context) { try await registry.approveManagementRequest(id, note: input.reason, actor: $0) }
+            }
+            return try await management.change(context) { try await registry.declineManagementRequest(id, reason: input.reason, actor: $0) }
         }
     }
 

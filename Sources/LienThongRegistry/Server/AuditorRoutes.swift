@@ -138,9 +138,8 @@ struct AuditorRoutes {
         }
         auditor.get("evidence/:exchange") { request, context -> Response in
             try QueryParameters.allowOnly(["client", "service"], in: request)
-            let exchange = context.parameters.get("exchange") ?? ""
-            guard EvidenceRelay.isValidExchangeId(exchange) else {
-                throw RegistryAPIError.badRequest("exchange id must be 1 to 200 printable ASCII characters without / or %")
+            guard let exchange = EvidenceRelay.exchangeId(fromRawSegment: context.parameters.get("exchange") ?? "") else {
+                throw RegistryAPIError.badRequest("exchange id must be 1 to 200 printable ASCII characters without /, percent-encoded once in the path")
             }
             let client = try request.uri.queryParameters["client"].map { try parse(ClientId.self, String($0)) }
             let service = try request.uri.queryParameters["service"].map { try parse(ServiceId.self, String($0)) }

@@ -5,7 +5,7 @@ import HTTPTypes
 /// same on every collection (`schemas/registry-api.openapi.yaml` has one path item for each):
 ///
 /// - an entity, `/api/v1/<collection>/<id>`, is read with `GET` (access requests have no entity
-///   path: 404);
+///   path, nor have registrations: 404);
 /// - an action, `/api/v1/<collection>/<id>:<action>`, is `POST` only; an action the collection
 ///   does not have is 404.
 ///
@@ -25,6 +25,8 @@ enum EntityPaths {
         Collection(prefix: "/api/v1/datasets/", entityMethods: [.get], actions: []),
         Collection(prefix: "/api/v1/agreements/", entityMethods: [.get], actions: ["suspend", "activate", "revoke"]),
         Collection(prefix: "/api/v1/access-requests/", entityMethods: [], actions: ["decide"]),
+        Collection(prefix: "/api/v1/management-requests/", entityMethods: [.get], actions: ["approve", "decline"]),
+        Collection(prefix: "/api/v1/registrations/", entityMethods: [], actions: ["revoke"]),
     ]
 
     /// Paths under a collection's prefix that are routes of their own.

@@ -20,9 +20,19 @@ public struct EvidenceRelay: Sendable {
         self.client = client
     }
 
-    /// Whether `id` can be an exchange id: 1 to 200 printable ASCII characters, without `/` or `%`.
+    /// Whether `id` (decoded) can be an exchange id: 1 to 200 printable ASCII characters, without
+    /// `/` — the rule of the servers' operations API, which the relay asks with the id
+    /// percent-encoded again (``ServerOperationsClient``).
     public static func isValidExchangeId(_ id: String) -> Bool {
-        (1...200).contains(id.utf8.count) && id.utf8.allSatisfy { (0x21...0x7E).contains($0) && $0 != UInt8(ascii: "/") && $0 != UInt8(ascii: "%") }
+        (1...200).contains(id.utf8.count) && id.utf8.allSatisfy { (0x21...0x7E).contains($0) && $0 != UInt8(ascii: "/") }
+    }
+
+    /// The exchange id from the raw path segment of `GET /api/v1/auditor/evidence/{exchangeId}`:
+    /// percent-decoded once (a client encodes `^`, `%`, `?`, `#` ... in a path), then checked with
+    /// ``isValidExchangeId(_:)``; `nil` if it is not validly encoded or not an exchange id.
+    public static func exchangeId(fromRawSegment raw: String) -> String? {
+        guard raw.utf8.count <= 600, let decoded = raw.removingPercentEncoding, isValidExchangeId(decoded) else { return nil }
+        return decoded
     }
 
     /// Asks the servers concerned for `exchange` and merges what they hold into one bundle, whose
