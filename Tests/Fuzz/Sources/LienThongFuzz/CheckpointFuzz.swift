@@ -50,14 +50,21 @@ enum CheckpointFuzz {
         // The route's decoding.
         guard let submission = try? RegistryJSONCoder.decoder().decode(CheckpointSubmission.self, from: Data(input)),
               let body = Base64URL.decode(submission.checkpoint) else { return }
+        // The submitting server (its TLS identity in the route): the one the checkpoint names, if it
+        // parses, registered to the owner with its default node; another one otherwise.
+        let named = (try? AuditCheckpoint(canonicalBytes: body)).flatMap { try? SecurityServerId(parsing: $0.server) }
+        guard let submitter = named ?? (try? SecurityServerId(parsing: "\(owner)/ss1")) else { return }
+        let registry = RegistrySnapshot(servers: submitter.owner.canonical == owner ? [
+            SecurityServer(id: submitter, address: "127.0.0.1:5500", tlsCertificate: "", tlsCertificateSHA256: String(repeating: "0", count: 64),
+                           createdAt: Date(timeIntervalSince1970: 1_700_000_000)),
+        ] : [])
         var signatures = [submission.signature]
         if let resigned = try? signer.sign(digest: MessageDigest.sha256(of: body)).compact { signatures.append(resigned) }
         for signature in signatures {
             _ = blocking { () async -> Bool in
                 do {
-                    let (entry, created) = try await ledger.submit(body: body, signature: signature, ocsp: nil) { server in
-                        server.owner.canonical == owner ? server.owner : nil
-                    }
+                    let (entry, created) = try await ledger.submit(body: body, signature: signature, ocsp: nil,
+                                                                   from: submitter, registry: registry)
                     if created { accepted += 1 }
                     for counter in entry.checkpoint.usage {
                         let values = [counter.count, UInt64(bitPattern: counter.durationMillisecondsTotal)] + counter.latencyBuckets
