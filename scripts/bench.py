@@ -562,7 +562,7 @@ def main():
                         result["peak_rss_mib"] = {role: peak_mib(group) for role, group in pids.items()}
                         runs.setdefault((case["name"], size, conns), []).append(result)
                         done += 1
-                        log(f"bench: [{done}/{total}] {case['name']:26} {size // KIB:>2} KiB c={conns:<3} "
+                        log(f"bench: [{done}/{total}] {case['name']:34} {size // KIB:>2} KiB c={conns:<3} "
                             f"{result['rps']:9.0f} req/s  p50 {result['p50_ms']:7.3f} ms  p99 {result['p99_ms']:7.3f} ms  errors {result['errors']}")
 
         kinds = {n.name: n.binary for n in networks}
