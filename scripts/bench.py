@@ -352,9 +352,17 @@ class Postgres:
 class LienThongNetwork:
     """`lienthong bench network` (registry + OCSP) and two `lienthong server serve` processes."""
 
-    def __init__(self, name, lienthong, work, backend_url, key_algorithm, postgres_url, checkpoint_interval, started):
-        """Starts everything; each process is added to `started` at once, so that a failure part-way still stops it."""
+    def __init__(self, name, lienthong, work, backend_url, key_algorithm, postgres_url, checkpoint_interval, started,
+                 variant=None, binary="current"):
+        """Starts everything; each process is added to `started` at once, so that a failure part-way still stops it.
+
+        Every process of the network (registry, OCSP, both servers) and its `audit verify` run the same `lienthong`
+        binary: a baseline binary built from another commit gets a network of its own, never mixed with the current one
+        (the two may speak different inter-server protocol versions)."""
         self.name = name
+        self.variant = variant or name      # the case this network measures, e.g. lienthong-sqlite-p256
+        self.binary = binary                # "current" or "baseline"
+        self.lienthong = lienthong
         self.dir = os.path.join(work, name)
         argv = [lienthong, "bench", "network", "--dir", self.dir, "--key-algorithm", key_algorithm,
                 "--backend-url", backend_url, "--checkpoint-interval", str(checkpoint_interval)]
@@ -380,7 +388,8 @@ class LienThongNetwork:
             raise SystemExit(f"bench: {name}: a first exchange answered {status}")
 
     def url(self, size):
-        return self.description["consumer_client_url"] + self.description["service_path"] + ("/64k" if size == 64 * KIB else "/1k")
+        # GET /v1/{id} is the service's registered endpoint (lienthong bench network); the backend answers by the last segment.
+        return self.description["consumer_client_url"] + self.description["service_path"] + ("/v1/64k" if size == 64 * KIB else "/v1/1k")
 
     def header_dict(self):
         return {"X-Road-Client": self.description["client"], "X-LienThong-Purpose": self.description["purpose"]}
@@ -392,14 +401,14 @@ class LienThongNetwork:
         for process in (self.control, self.provider, self.consumer):
             process.check_alive()
 
-    def audit_verify(self, lienthong):
-        """`lienthong audit verify` on both servers' logs, against the instance root CA."""
+    def audit_verify(self):
+        """`lienthong audit verify` (with this network's own binary) on both servers' logs, against the instance root CA."""
         results = {}
         root = os.path.join(self.dir, "pki", "ca", "root.crt")
         for role in ("consumer", "provider"):
             with open(self.description[f"{role}_config"]) as f:
                 config = json.load(f)
-            argv = [lienthong, "audit", "verify", "--ca", root]
+            argv = [self.lienthong, "audit", "verify", "--ca", root]
             postgres_url = config.get("audit", {}).get("postgres_url")
             if postgres_url:
                 argv += ["--postgres", postgres_url, "--partition", config["server_id"] + "/" + config.get("audit", {}).get("node", "default")]
@@ -441,6 +450,10 @@ def peak_mib(pids):
 def main():
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--lienthong", required=True, help="the release lienthong binary")
+    parser.add_argument("--baseline-bin", metavar="PATH",
+                        help="a lienthong binary built from another commit (e.g. the previous one, in a second clone): every "
+                             "LienThong case also runs on a network of this binary's own, measured in alternation with the "
+                             "current one (same wrk settings); the results give current/baseline per case")
     parser.add_argument("--duration", type=int, default=10, help="seconds per measured run (default 10)")
     parser.add_argument("--warmup", type=int, default=2, help="seconds of warm-up before each run (default 2)")
     parser.add_argument("--repetitions", type=int, default=3, help="repetitions of the whole matrix (default 3)")
@@ -455,6 +468,13 @@ def main():
                         help="exit 1 if any LienThong run had an error, the 100 MiB body failed, or an audit log does not verify "
                              "(the CI smoke run; the targets are reported, not enforced)")
     args = parser.parse_args()
+    binaries = {"current": binary_description(args.lienthong)}
+    if args.baseline_bin:
+        if not (os.path.isfile(args.baseline_bin) and os.access(args.baseline_bin, os.X_OK)):
+            raise SystemExit(f"bench: --baseline-bin {args.baseline_bin}: not an executable file")
+        binaries["baseline"] = binary_description(args.baseline_bin)
+        if os.path.realpath(args.baseline_bin) == os.path.realpath(args.lienthong):
+            log("bench: warning: --baseline-bin is the same file as --lienthong")
 
     soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
     wanted = 65536 if hard == resource.RLIM_INFINITY else min(65536, hard)
@@ -467,6 +487,7 @@ def main():
     sizes = [int(s) * KIB for s in args.sizes.split(",")]
     started = []
     postgres = None
+    postgres_baseline = None
     try:
         log(f"bench: working directory {work}")
         pki = relay_pki(os.path.join(work, "relay-pki"))
@@ -493,22 +514,42 @@ def main():
             log(f"bench: starting {name}")
             network = LienThongNetwork(name, args.lienthong, work, backend_url, key, pg_url, args.checkpoint_interval, started)
             networks.append(network)
+            if args.baseline_bin:
+                # Its own registry, OCSP responder, servers and (for PostgreSQL) databases: never mixed with the current one.
+                baseline_pg = None
+                if pg_url:
+                    baseline_pg = postgres_baseline or Postgres(work)
+                    postgres_baseline = baseline_pg
+                    baseline_pg = baseline_pg.url
+                log(f"bench: starting {name}{BASELINE_SUFFIX} (baseline binary)")
+                networks.append(LienThongNetwork(name + BASELINE_SUFFIX, args.baseline_bin, work, backend_url, key, baseline_pg,
+                                                 args.checkpoint_interval, started, variant=name, binary="baseline"))
 
-        cases = [
-            {"name": "direct", "kind": "a", "url": lambda size: backend_url + ("/64k" if size == 64 * KIB else "/1k"), "headers": {},
-             "pids": lambda: {"backend": children(backend.pid)}},
-            {"name": "nginx-relay", "kind": "b", "url": lambda size: f"http://127.0.0.1:{a_port}" + ("/64k" if size == 64 * KIB else "/1k"),
-             "headers": {}, "pids": lambda: {"nginx A": children(proxy_a.pid), "nginx B": children(proxy_b.pid)}},
-        ] + [{"name": n.name, "kind": "c", "url": n.url, "headers": n.header_dict(), "pids": n.pids} for n in networks]
+        # Units of cases that run back to back: direct, the nginx relay, and each LienThong case (with its baseline
+        # network right before or after it, the order flipping with every repetition, when --baseline-bin is given).
+        units = [
+            [{"name": "direct", "kind": "a", "url": lambda size: backend_url + ("/64k" if size == 64 * KIB else "/1k"), "headers": {},
+              "pids": lambda: {"backend": children(backend.pid)}}],
+            [{"name": "nginx-relay", "kind": "b", "url": lambda size: f"http://127.0.0.1:{a_port}" + ("/64k" if size == 64 * KIB else "/1k"),
+              "headers": {}, "pids": lambda: {"nginx A": children(proxy_a.pid), "nginx B": children(proxy_b.pid)}}],
+        ]
+        for n in networks:
+            case = {"name": n.name, "kind": "c", "url": n.url, "headers": n.header_dict(), "pids": n.pids}
+            if n.binary == "baseline":
+                units[-1].append(case)
+            else:
+                units.append([case])
 
         runs = {}
-        total = args.repetitions * len(sizes) * len(connections) * len(cases)
+        total = args.repetitions * len(sizes) * len(connections) * sum(len(unit) for unit in units)
         done = 0
         for repetition in range(args.repetitions):
             for size in sizes:
                 for conns in connections:
-                    shift = (repetition + conns + size) % len(cases)
-                    for case in cases[shift:] + cases[:shift]:
+                    turn = repetition + conns + size // KIB
+                    shift = turn % len(units)
+                    order = [case for unit in units[shift:] + units[:shift] for case in (unit if turn % 2 == 0 else unit[::-1])]
+                    for case in order:
                         for network in networks:
                             network.check_alive()
                         url = case["url"](size)
@@ -521,13 +562,15 @@ def main():
                         result["peak_rss_mib"] = {role: peak_mib(group) for role, group in pids.items()}
                         runs.setdefault((case["name"], size, conns), []).append(result)
                         done += 1
-                        log(f"bench: [{done}/{total}] {case['name']:26} {size // KIB:>2} KiB c={conns:<3} "
+                        log(f"bench: [{done}/{total}] {case['name']:34} {size // KIB:>2} KiB c={conns:<3} "
                             f"{result['rps']:9.0f} req/s  p50 {result['p50_ms']:7.3f} ms  p99 {result['p99_ms']:7.3f} ms  errors {result['errors']}")
 
+        kinds = {n.name: n.binary for n in networks}
         rows = []
         for (name, size, conns), results in runs.items():
             rows.append({
                 "case": name, "body_kib": size // KIB, "connections": conns,
+                **({"binary": kinds[name]} if name in kinds else {}),
                 "rps": round(statistics.median(r["rps"] for r in results), 1),
                 "p50_ms": round(statistics.median(r["p50_ms"] for r in results), 3),
                 "p99_ms": round(statistics.median(r["p99_ms"] for r in results), 3),
@@ -547,23 +590,46 @@ def main():
                                    "p99_over_b": round(c["p99_ms"] / b["p99_ms"], 2),
                                    "p50_added_over_direct_ms": round(c["p50_ms"] - a["p50_ms"], 3)})
 
+        before_after = []
+        for network in networks:
+            if network.binary != "baseline":
+                continue
+            for size in sizes:
+                for conns in connections:
+                    key = (size // KIB, conns)
+                    now, base = by[(network.variant,) + key], by[(network.name,) + key]
+                    pairs = [round(n["rps"] / b["rps"], 3) for n, b in zip(now["repetitions"], base["repetitions"]) if b["rps"] > 0]
+                    before_after.append({
+                        "case": network.variant, "body_kib": key[0], "connections": conns,
+                        "current_rps": now["rps"], "baseline_rps": base["rps"],
+                        "rps_ratio": round(now["rps"] / base["rps"], 3) if base["rps"] > 0 else 0,
+                        "rps_ratio_per_repetition": pairs,
+                        "current_p50_ms": now["p50_ms"], "baseline_p50_ms": base["p50_ms"],
+                        "current_p99_ms": now["p99_ms"], "baseline_p99_ms": base["p99_ms"],
+                        "p99_ratio": round(now["p99_ms"] / base["p99_ms"], 3) if base["p99_ms"] > 0 else 0,
+                        "current_errors": now["errors"], "baseline_errors": base["errors"],
+                    })
+
         extras = {}
         if not args.no_extras:
-            main_network = networks[0]
+            main_network = next(n for n in networks if n.binary == "current")
             extras["connections_1000"] = many_connections(main_network, lua, args.duration)
             extras["body_100mib"] = large_body(main_network, work)
         for network in networks:
             network.check_alive()
-        audit = {network.name: network.audit_verify(args.lienthong) for network in networks}
+        audit = {network.name: network.audit_verify() for network in networks}
 
         result = {
             "machine": machine(),
             "settings": {"duration_s": args.duration, "warmup_s": args.warmup, "repetitions": args.repetitions,
                          "connections": connections, "body_kib": [s // KIB for s in sizes],
-                         "checkpoint_interval_s": args.checkpoint_interval, "wrk_threads": "1 at c=1, else 2"},
+                         "checkpoint_interval_s": args.checkpoint_interval, "wrk_threads": "1 at c=1, else 2",
+                         "binaries": binaries},
             "rows": rows, "ratios": ratios, "extras": extras, "audit_verify": audit,
             "targets": targets(by, ratios, extras, sizes, connections, [n.name for n in networks]),
         }
+        if args.baseline_bin:
+            result["before_after"] = before_after
         check_schema(result, "bench-results.schema.json")
         os.makedirs(os.path.dirname(args.out), exist_ok=True)
         with open(args.out, "w") as f:
@@ -589,6 +655,8 @@ def main():
             process.stop()
         if postgres:
             postgres.stop()
+        if postgres_baseline:
+            postgres_baseline.stop()
         if os.environ.get("LIENTHONG_BENCH_KEEP") != "1":
             shutil.rmtree(work, ignore_errors=True)
 
@@ -628,6 +696,26 @@ def large_body(network, work):
               "growth_mib": {role: round(peak[role] - before[role], 1) for role in peak}}
     log(f"bench: 100 MiB body: HTTP {result['status']} in {result['seconds']:.2f} s, RSS growth {result['growth_mib']}")
     return result
+
+
+BASELINE_SUFFIX = "-baseline"
+
+
+def binary_description(path):
+    """The binary's path and, when it lies in a git work tree (e.g. CLONE/.build/release/lienthong), that tree's commit."""
+    path = os.path.abspath(path)
+    out = {"path": path}
+    directory = os.path.dirname(path)
+    while directory != os.path.dirname(directory):
+        if os.path.exists(os.path.join(directory, ".git")):
+            done = subprocess.run(["git", "-C", directory, "log", "-1", "--format=%h %s"], capture_output=True, text=True)
+            dirty = subprocess.run(["git", "-C", directory, "status", "--porcelain", "--untracked-files=no"], capture_output=True, text=True)
+            if done.returncode == 0:
+                out["commit"] = done.stdout.strip()[:200]
+                out["uncommitted_changes"] = bool(dirty.stdout.strip())
+            break
+        directory = os.path.dirname(directory)
+    return out
 
 
 def machine():
@@ -687,6 +775,13 @@ def targets(by, ratios, extras, sizes, connections, names):
     return out
 
 
+def label(binary):
+    """A binary's commit hash (with '+ changes' when its tree had uncommitted changes), else its path."""
+    if "commit" not in binary:
+        return binary["path"]
+    return binary["commit"].split()[0] + (" + uncommitted changes" if binary.get("uncommitted_changes") else "")
+
+
 def table(result):
     lines = []
     m = result["machine"]
@@ -708,6 +803,16 @@ def table(result):
         lines.append("|---|---|---|---|")
         for t in result["targets"]:
             lines.append(f"| {t['measure']} | {t['value']} | {t['target']} | {'yes' if t['met'] else 'NO'} |")
+    if result.get("before_after"):
+        b = result["settings"]["binaries"]
+        lines.append(f"\nBefore/after (current {label(b['current'])} "
+                     f"over baseline {label(b['baseline'])}), measured in alternation:\n")
+        lines.append("| case | body | conns | baseline req/s | current req/s | current/baseline | per repetition | p99 ms baseline -> current |")
+        lines.append("|---|---|---|---|---|---|---|---|")
+        for r in result["before_after"]:
+            pairs = ", ".join(f"{p:.3f}" for p in r["rps_ratio_per_repetition"])
+            lines.append(f"| {r['case']} | {r['body_kib']} KiB | {r['connections']} | {r['baseline_rps']:.0f} | {r['current_rps']:.0f} | "
+                         f"{r['rps_ratio']:.3f} | {pairs} | {r['baseline_p99_ms']:.3f} -> {r['current_p99_ms']:.3f} |")
     for name, roles in result["audit_verify"].items():
         for role, outcome in roles.items():
             lines.append(f"audit verify {name} {role}: {'ok' if outcome['ok'] else 'FAILED'} {' '.join(outcome['output'])}")

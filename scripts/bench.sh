@@ -4,6 +4,8 @@
 # PostgreSQL variant) when missing, builds lienthong in release mode, then runs scripts/bench.py.
 #
 # Usage: scripts/bench.sh [bench.py options]    e.g. --duration 5 --repetitions 1 --no-postgres
+#        scripts/bench.sh ... --baseline-bin ../base/.build/release/lienthong   (before/after: a binary built from
+#        another commit in a second clone; each binary runs its own network, measured in alternation)
 # Prints a table and writes bench/results.json. A full run takes about 20 minutes.
 set -euo pipefail
 cd "$(dirname "$0")/.."

@@ -64,7 +64,7 @@ def client(index, rate, threads, stop, network, recorder, started):
     """One client thread: a request every threads/rate seconds, on its own keep-alive connection."""
     url = network.description["consumer_client_url"]
     host, port = url.split("//")[1].split(":")
-    path = network.description["service_path"] + "/1k"
+    path = network.description["service_path"] + "/v1/1k"  # the registered endpoint GET /v1/{id}
     headers = network.header_dict()
     interval = threads / rate
     next_at = started + index * interval / threads
@@ -187,7 +187,7 @@ def main():
         # Stop both servers cleanly (last checkpoints), then check the logs.
         network.consumer.stop()
         network.provider.stop()
-        verification = network.audit_verify(args.lienthong)
+        verification = network.audit_verify()
         consumer_ids = logged_ids(os.path.join(json.load(open(network.description["consumer_config"]))["data_directory"], "audit.sqlite"))
         provider_ids = logged_ids(os.path.join(json.load(open(network.description["provider_config"]))["data_directory"], "audit.sqlite"))
         missing = []

@@ -56,7 +56,10 @@ struct BenchNetworkCommand: AsyncParsableCommand {
         let clientPorts = (consumer: try FreePort.find(), provider: try FreePort.find())
         let (backendURL, postgres, maximumBodyBytes, keyAlgorithm) = (self.backendURL, self.postgres, self.maximumBodyBytes, self.keyAlgorithm)
         try await DevelopmentOCSPService(pki: pki).withRunning(host: "127.0.0.1", port: ocspPort) { _ in
+            // GET /v1/{id} for the measured exchanges (scripts/bench.py asks for /v1/1k and /v1/64k), POST /v1/{id} for the
+            // 100 MiB request body; since endpoint-level access rights, any other path is refused with AccessDenied.
             try await DemoRegistry.run(pki: pki, ocspURL: ocspURL, checkpointIntervalSeconds: checkpointInterval, ports: ports,
+                                       serviceEndpoints: DemoRegistry.benchServiceEndpoints,
                                        verbose: false, step: { _ in }) { registry in
                 func configuration(member: String, role: String, clientPort: Int, clients: [String],
                                    services: [SecurityServerConfiguration.LocalService]) throws -> SecurityServerConfiguration {

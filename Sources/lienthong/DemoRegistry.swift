@@ -62,8 +62,14 @@ enum DemoRegistry {
         var agreements: Agreements
     }
 
-    /// Runs the registry, sets it up, and runs `body` while it serves.
-    static func run(pki: DevelopmentPKI, ocspURL: String, ocspFreshnessSeconds: Int = 3600, checkpointIntervalSeconds: Int = checkpointIntervalSeconds, ports: ServerPorts, verbose: Bool = true,
+    /// The endpoints both demo services are registered with.
+    static let serviceEndpoints = [ServiceEndpoint(method: "GET", path: "/v1/{id}")]
+    /// The relay benchmark's (`lienthong bench network`): GET for the measured exchanges, POST for the 100 MiB body.
+    static let benchServiceEndpoints = [ServiceEndpoint(method: "GET", path: "/v1/{id}"), ServiceEndpoint(method: "POST", path: "/v1/{id}")]
+
+    /// Runs the registry, sets it up (both services with `serviceEndpoints`), and runs `body` while it serves.
+    static func run(pki: DevelopmentPKI, ocspURL: String, ocspFreshnessSeconds: Int = 3600, checkpointIntervalSeconds: Int = checkpointIntervalSeconds, ports: ServerPorts,
+                    serviceEndpoints: [ServiceEndpoint] = serviceEndpoints, verbose: Bool = true,
                     step: (String) -> Void, say: @escaping (String) -> Void = { print($0) },
                     body: (Handle) async throws -> Void) async throws {
         let admin = try pki.issue(role: .admin, holderId: "VN/GOV/000.00.00.VPCP/quan-tri-02")
@@ -90,7 +96,7 @@ enum DemoRegistry {
                 keyFile: dir.appendingPathComponent(admin.keyPath).path, caFile: pki.url(.rootCertificate).path)
             let result: Result<Void, any Error>
             do {
-                let agreements = try await setUp(api, base: base, pki: pki, ports: ports, say: verbose ? say : { _ in })
+                let agreements = try await setUp(api, base: base, pki: pki, ports: ports, serviceEndpoints: serviceEndpoints, say: verbose ? say : { _ in })
                 if verbose { try await publish(base: base, pki: pki, say: say) }
                 try await body(Handle(baseURL: base, agreements: agreements))
                 result = .success(())
@@ -113,7 +119,7 @@ enum DemoRegistry {
         return try pki.issue(role: .admin, holderId: holder)
     }
 
-    private static func setUp(_ api: RegistryAPIClient, base: String, pki: DevelopmentPKI, ports: ServerPorts,
+    private static func setUp(_ api: RegistryAPIClient, base: String, pki: DevelopmentPKI, ports: ServerPorts, serviceEndpoints: [ServiceEndpoint],
                               say: (String) -> Void) async throws -> Agreements {
         let members: [(String, String, String, MemberKind)] = [
             (bca, "Bộ Công an", "Ministry of Public Security", .ministry),
@@ -179,7 +185,7 @@ enum DemoRegistry {
         let civilService = try ServiceId(parsing: civilStatus)
         for (service, name) in [(populationService, "Tra cứu thông tin công dân"), (civilService, "Tra cứu thông tin khai sinh")] {
             try await ask(service.subsystem.member.canonical, .registerService(NewService(
-                id: service, name: name, endpoints: [ServiceEndpoint(method: "GET", path: "/v1/{id}")])))
+                id: service, name: name, endpoints: serviceEndpoints)))
         }
         let count = submitted.count
         // A province's operator cannot ask for anything of a ministry's.
