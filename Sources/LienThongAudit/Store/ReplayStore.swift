@@ -51,31 +51,21 @@ public final class SQLiteReplayStore: ReplayStore {
     /// Opens (creating if needed) the store at `path`; its directory must exist.
     /// - Throws: ``AuditStoreError`` `.unavailable` if the file cannot be opened or migrated.
     public init(path: String) throws(AuditStoreError) {
-        var configuration = Configuration()
-        configuration.busyMode = .timeout(10)
-        configuration.prepareDatabase { db in
-            try db.execute(sql: "PRAGMA synchronous = FULL")
+        var migrator = DatabaseMigrator()
+        migrator.registerMigration("v1") { db in
+            try db.execute(sql: """
+                CREATE TABLE seen_requests (
+                    provider TEXT NOT NULL,
+                    client TEXT NOT NULL,
+                    message_id TEXT NOT NULL,
+                    signed_at INTEGER NOT NULL,
+                    PRIMARY KEY (provider, client, message_id)
+                ) WITHOUT ROWID;
+                CREATE INDEX seen_requests_signed_at ON seen_requests (signed_at);
+                """)
         }
         self.path = path
-        do {
-            self.pool = try DatabasePool(path: path, configuration: configuration)
-            var migrator = DatabaseMigrator()
-            migrator.registerMigration("v1") { db in
-                try db.execute(sql: """
-                    CREATE TABLE seen_requests (
-                        provider TEXT NOT NULL,
-                        client TEXT NOT NULL,
-                        message_id TEXT NOT NULL,
-                        signed_at INTEGER NOT NULL,
-                        PRIMARY KEY (provider, client, message_id)
-                    ) WITHOUT ROWID;
-                    CREATE INDEX seen_requests_signed_at ON seen_requests (signed_at);
-                    """)
-            }
-            try migrator.migrate(pool)
-        } catch {
-            throw AuditStoreError(.unavailable, "cannot open the replay store \(path): \(error)")
-        }
+        self.pool = try SQLiteAuditLeafStore.openDurablePool(path: path, migrator: migrator, what: "the replay store")
     }
 
     /// Inserts `request` unless its key is stored (`INSERT … ON CONFLICT DO NOTHING`).

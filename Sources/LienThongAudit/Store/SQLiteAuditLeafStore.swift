@@ -24,17 +24,28 @@ public final class SQLiteAuditLeafStore: AuditLeafStore {
     /// Opens (creating if needed) the store at `path`; its directory must exist.
     /// - Throws: ``AuditStoreError`` `.unavailable` if the file cannot be opened or migrated.
     public init(path: String) throws(AuditStoreError) {
+        self.path = path
+        self.pool = try Self.openDurablePool(path: path, migrator: Self.migrator, what: "the audit log")
+    }
+
+    /// A `DatabasePool` at `path` in write-ahead-log mode with `synchronous=FULL` (a commit is on
+    /// stable storage when it returns) and a 10 s busy timeout, migrated with `migrator`: the audit
+    /// log's and the replay store's files.
+    ///
+    /// - Throws: ``AuditStoreError`` `.unavailable` naming `what` if the file cannot be opened or
+    ///   migrated.
+    static func openDurablePool(path: String, migrator: DatabaseMigrator, what: String) throws(AuditStoreError) -> DatabasePool {
         var configuration = Configuration()
         configuration.busyMode = .timeout(10)
         configuration.prepareDatabase { db in
             try db.execute(sql: "PRAGMA synchronous = FULL")
         }
-        self.path = path
         do {
-            self.pool = try DatabasePool(path: path, configuration: configuration)
-            try Self.migrator.migrate(pool)
+            let pool = try DatabasePool(path: path, configuration: configuration)
+            try migrator.migrate(pool)
+            return pool
         } catch {
-            throw AuditStoreError(.unavailable, "cannot open the audit log \(path): \(error)")
+            throw AuditStoreError(.unavailable, "cannot open \(what) \(path): \(error)")
         }
     }
 

@@ -73,8 +73,7 @@ public actor CheckpointLedger {
     private let validator: CertificateValidator
     private let clock: @Sendable () -> Date
     private var head: (sequence: UInt64, digest: MerkleHash)?
-    private var writing = false
-    private var writeWaiters: [CheckedContinuation<Void, Never>] = []
+    private var writes = Turnstile()
 
     /// Opens (creating if needed) the ledger at `path`.
     ///
@@ -252,19 +251,11 @@ public actor CheckpointLedger {
     }
 
     private func beginWrite() async {
-        guard writing else {
-            writing = true
-            return
-        }
-        await withCheckedContinuation { writeWaiters.append($0) }
+        if !writes.enter() { await withCheckedContinuation { writes.wait($0) } }
     }
 
     private func endWrite() {
-        if writeWaiters.isEmpty {
-            writing = false
-        } else {
-            writeWaiters.removeFirst().resume()
-        }
+        writes.leave()
     }
 
     /// The checks on a checkpoint's usage counters and window (`docs/audit-checkpoints.md`):

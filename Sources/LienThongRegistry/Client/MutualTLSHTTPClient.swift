@@ -4,9 +4,9 @@ import NIOSSL
 
 /// The HTTP client both API clients use: mutual TLS 1.3 with a PEM certificate and key, trusting
 /// the CA certificates of a PEM file, a 5 s connect timeout and no silent reconnection attempts.
-enum MutualTLSHTTPClient {
+public enum MutualTLSHTTPClient {
     /// A new client; the caller shuts it down.
-    static func make(certificateFile: String, keyFile: String, caFile: String) throws -> HTTPClient {
+    public static func make(certificateFile: String, keyFile: String, caFile: String) throws -> HTTPClient {
         var tls = TLSConfiguration.makeClientConfiguration()
         tls.minimumTLSVersion = .tlsv13
         tls.trustRoots = .certificates(try NIOSSLCertificate.fromPEMFile(caFile))

@@ -26,8 +26,7 @@ public actor Registry {
     var state: RegistryState
     private var headSequence: Int64
     private var headHash: String
-    private var mutationInProgress = false
-    private var mutationWaiters: [CheckedContinuation<Void, Never>] = []
+    private var mutations = Turnstile()
 
     /// Loads the registry from `store`.
     ///
@@ -135,20 +134,11 @@ public actor Registry {
     }
 
     private func beginMutation() async {
-        guard mutationInProgress else {
-            mutationInProgress = true
-            return
-        }
-        await withCheckedContinuation { mutationWaiters.append($0) }
+        if !mutations.enter() { await withCheckedContinuation { mutations.wait($0) } }
     }
 
     private func endMutation() {
-        if mutationWaiters.isEmpty {
-            mutationInProgress = false
-        } else {
-            // Hand over directly: the flag stays set for the next mutation.
-            mutationWaiters.removeFirst().resume()
-        }
+        mutations.leave()
     }
 
     /// The canonical JSON text of an entity, for the audit trail.

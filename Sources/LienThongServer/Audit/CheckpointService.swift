@@ -31,15 +31,7 @@ public struct RegistryCheckpointClient: CheckpointSubmitting {
     /// certificate chain in `certificateFile` (PEM, the server's `tls_certificate_file`) with
     /// the key in `keyFile` (`tls_key_file`); a 5 s connect timeout. The caller shuts it down.
     public static func makeHTTPClient(certificateFile: String, keyFile: String, caFile: String) throws -> HTTPClient {
-        var tls = TLSConfiguration.makeClientConfiguration()
-        tls.minimumTLSVersion = .tlsv13
-        tls.trustRoots = .certificates(try NIOSSLCertificate.fromPEMFile(caFile))
-        tls.certificateChain = try NIOSSLCertificate.fromPEMFile(certificateFile).map { .certificate($0) }
-        tls.privateKey = .privateKey(try NIOSSLPrivateKey(file: keyFile, format: .pem))
-        var configuration = HTTPClient.Configuration(tlsConfiguration: tls)
-        configuration.connectionPool.retryConnectionEstablishment = false
-        configuration.timeout.connect = .seconds(5)
-        return HTTPClient(eventLoopGroup: HTTPClient.defaultEventLoopGroup, configuration: configuration)
+        try MutualTLSHTTPClient.make(certificateFile: certificateFile, keyFile: keyFile, caFile: caFile)
     }
 
     /// Creates a client for the registry whose global configuration is at `configurationURL`.
