@@ -160,7 +160,9 @@ enum DemoRegistry {
         func ask(_ member: String, _ change: ManagementRequestChange) async throws {
             submitted.append(try await operatorOf(member).post("/api/v1/management-requests", change))
         }
+        var approvedCount = 0
         func approveAll() async throws {
+            approvedCount += submitted.count
             for request in submitted {
                 let _: ManagementRequest = try await api.post("/api/v1/management-requests/\(request.id):approve", ManagementDecisionInput())
             }
@@ -173,6 +175,9 @@ enum DemoRegistry {
             let subsystem = try SubsystemId(parsing: id)
             try await ask(subsystem.member.canonical, .addSubsystem(NewSubsystem(id: subsystem, name: name)))
         }
+        // A request is checked against the registry's state when it is submitted: the subsystems
+        // are approved before the services that belong to them are asked for.
+        try await approveAll()
         for member in connected {
             let record = try pki.records().first { $0.role == .server && $0.holderId == "\(member)/ss1" && $0.revokedAt == nil }
                 ?? pki.issue(role: .server, holderId: "\(member)/ss1")
@@ -187,7 +192,6 @@ enum DemoRegistry {
             try await ask(service.subsystem.member.canonical, .registerService(NewService(
                 id: service, name: name, endpoints: serviceEndpoints)))
         }
-        let count = submitted.count
         // A province's operator cannot ask for anything of a ministry's.
         do {
             let _: ManagementRequest = try await operatorOf(danang).post("/api/v1/management-requests", ManagementRequestChange.registerServer(
@@ -207,7 +211,7 @@ enum DemoRegistry {
             id: hoTich, nameVi: "Cơ sở dữ liệu hộ tịch điện tử", nameEn: "Civil status database", classification: .confidential,
             personalData: true, legalBasis: "Luật Hộ tịch 2014; Nghị định 87/2020/NĐ-CP", services: [civilService])))
         try await approveAll()
-        say("   \(count + 2) management requests from the agencies' own operators (6 subsystems, 4 security servers with pinned TLS certificates, "
+        say("   \(approvedCount) management requests from the agencies' own operators (6 subsystems, 4 security servers with pinned TLS certificates, "
             + "2 services, 2 datasets), each approved by the instance administrator")
         say("   datasets: \(danCu) (Bộ Công an), \(hoTich) (Bộ Tư pháp)")
 

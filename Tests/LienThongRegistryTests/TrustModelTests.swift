@@ -142,6 +142,15 @@ struct TrustModelTests {
             // BCA's operator asks for its server; it cannot approve it; an administrator can.
             let ownServer = NewSecurityServer(id: try SecurityServerId(parsing: "\(Self.bca)/ss1"), address: "127.0.0.1:5500",
                                               tlsCertificate: try PEMFiles.readText(URL(fileURLWithPath: r.path(try r.pki.issue(role: .server, holderId: "\(Self.bca)/ss1").certificatePath))))
+            // A request is checked with its operation's rules when it is submitted: a service of a
+            // subsystem that does not exist is refused, and nothing is stored.
+            let requestsBefore: [ManagementRequest] = try await admin.get("/api/v1/management-requests")
+            #expect(await Self.status { () async throws(RegistryClientError) -> ManagementRequest in
+                try await bca.post("/api/v1/management-requests", ManagementRequestChange.registerService(
+                    NewService(id: try! ServiceId(parsing: "\(Self.bca)/KHONGCO/tra-cuu"))))
+            } == (404, "Client.NotFound"))
+            let requestsAfter: [ManagementRequest] = try await admin.get("/api/v1/management-requests")
+            #expect(requestsAfter == requestsBefore)
             let asked: ManagementRequest = try await bca.post("/api/v1/management-requests", ManagementRequestChange.registerServer(ownServer))
             #expect(asked.status == .pending)
             #expect(await Self.status { () async throws(RegistryClientError) -> ManagementRequest in

@@ -10,8 +10,8 @@ extension Registry {
     /// `pending`). The change must be for the caller's own member; instance administrators act
     /// directly instead, but may also submit (another administrator then decides).
     ///
-    /// Nothing is checked against the current state here but the member: the rules of the change
-    /// itself apply when it is approved.
+    /// The change is checked against the current state with the rules of its direct operation, and
+    /// checked again when it is approved (the state may have changed in between).
     ///
     /// - throws: `.forbidden` (another member's object; a viewer or auditor), `.notFound`
     ///   (member), `.conflict` (disabled member), `.storage`.
@@ -20,6 +20,9 @@ extension Registry {
             try Self.authorize(actor, toActFor: change.member, "ask for a change to \(change.entity)")
             try RegistryRules.sameInstance(change.member, instance, "management request")
             _ = try enabledMember(change.member, "the member of the request")
+            // The change must pass its rules against today's state already (a typed refusal that
+            // stores nothing); they are applied again when it is approved.
+            _ = try plan(change, now)
             let request = ManagementRequest(
                 id: RegistryState.identifier(RegistryState.managementRequestPrefix, state.lastManagementRequestNumber + 1),
                 member: change.member, change: change, submittedBy: actor.subject,
@@ -45,16 +48,7 @@ extension Registry {
             try Self.requireAdministrator(actor, "approve management requests")
             try RegistryRules.freeText(note, "reason", limit: RegistryRules.maxReasonLength)
             var request = try pendingManagementRequest(id, actor: actor)
-            let upserts: EntityUpserts, result: String?
-            switch request.change {
-            case .addSubsystem(let input): (upserts, result) = try Self.parts(planSubsystem(input, now))
-            case .registerServer(let input): (upserts, result) = try Self.parts(planServer(input, now))
-            case .registerService(let input): (upserts, result) = try Self.parts(planService(input, now))
-            case .changeService(let input): (upserts, result) = try Self.parts(planServiceChange(input, now))
-            case .disableService(let service): (upserts, result) = try Self.parts(planServiceEnabled(service, enabled: false, now))
-            case .enableService(let service): (upserts, result) = try Self.parts(planServiceEnabled(service, enabled: true, now))
-            case .declareDataset(let input): (upserts, result) = try Self.parts(planDataset(input, now))
-            }
+            let (upserts, result) = try plan(request.change, now)
             let before = try Self.text(request)
             request.status = .approved
             request.decidedBy = actor.subject
@@ -134,6 +128,20 @@ extension Registry {
             throw .conflict("management request \(id) was submitted with this certificate; another administrator must decide it")
         }
         return request
+    }
+
+    /// The upserts and the `after` text of `change` planned at `now` with its direct operation's
+    /// rules.
+    private func plan(_ change: ManagementRequestChange, _ now: Date) throws(RegistryError) -> (EntityUpserts, String?) {
+        switch change {
+        case .addSubsystem(let input): try Self.parts(planSubsystem(input, now))
+        case .registerServer(let input): try Self.parts(planServer(input, now))
+        case .registerService(let input): try Self.parts(planService(input, now))
+        case .changeService(let input): try Self.parts(planServiceChange(input, now))
+        case .disableService(let service): try Self.parts(planServiceEnabled(service, enabled: false, now))
+        case .enableService(let service): try Self.parts(planServiceEnabled(service, enabled: true, now))
+        case .declareDataset(let input): try Self.parts(planDataset(input, now))
+        }
     }
 
     /// The upserts of a plan and its `after` text, for a composite entry.
