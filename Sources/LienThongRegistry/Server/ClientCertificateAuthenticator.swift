@@ -2,6 +2,7 @@ import Foundation
 import Hummingbird
 import LienThongCore
 import LienThongTrust
+import Logging
 import NIOCore
 import NIOSSL
 import SwiftASN1
@@ -52,6 +53,11 @@ public struct ClientCertificateAuthenticator: RouterMiddleware {
                 do {
                     _ = try await validator.validateTLSClient(chain: [certificate])
                 } catch {
+                    context.logger.warning("request refused", metadata: [
+                        "status": "401", "type": "Client.Unauthenticated", "method": "\(request.method)",
+                        "path": "\(request.uri.path.prefix(200))", "certificate_sha256": "\(hash)",
+                        "reason": "registered certificate rejected (\(error.code.rawValue))",
+                    ])
                     throw RegistryAPIError.unauthenticated("client certificate rejected (\(error.code.rawValue)): \(error.message)")
                 }
                 context.caller = RegistryCaller(registration)
@@ -88,5 +94,34 @@ public struct RequireRole: RouterMiddleware {
             throw RegistryAPIError.forbidden("a \(caller.role) may not call \(request.method) \(request.uri.path)")
         }
         return try await next(request, context)
+    }
+}
+
+/// Logs every request the registry refuses for who the caller is (401, 403): the method, the path
+/// (bounded), the error type and, when known, the caller's registered role, member, subject and
+/// certificate hash, so that an operator trying another member's objects leaves a trace even
+/// though nothing changed (changes are in the admin trail; refusals are not changes).
+public struct RefusalLog: RouterMiddleware {
+    /// The request context.
+    public typealias Context = RegistryRequestContext
+
+    /// Creates the middleware.
+    public init() {}
+
+    /// Calls the next handler and logs an authentication or authorisation refusal.
+    public func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {
+        do {
+            return try await next(request, context)
+        } catch let error as RegistryAPIError where error.status == .unauthorized || error.status == .forbidden {
+            context.logger.warning("request refused", metadata: [
+                "status": "\(error.status.code)", "type": "\(error.type)",
+                "method": "\(request.method)", "path": "\(request.uri.path.prefix(200))",
+                "role": "\(context.caller?.role.rawValue ?? "-")", "member": "\(context.caller?.member?.canonical ?? "-")",
+                "subject": "\(context.caller?.subject.prefix(200) ?? "-")",
+                "certificate_sha256": "\(context.peerCertificateSHA256 ?? "-")",
+                "reason": "\(String(error.message.prefix(400)).replacingOccurrences(of: "\n", with: " "))",
+            ])
+            throw error
+        }
     }
 }

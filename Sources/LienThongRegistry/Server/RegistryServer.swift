@@ -184,6 +184,7 @@ public struct RegistryServer: Sendable {
         let routes = RouteIndex(router: router)
         router.add(middleware: UnroutedRequestErrors(routes: routes))
         router.add(middleware: ClientCertificateAuthenticator(validator: validator, registry: registry))
+        router.add(middleware: RefusalLog())
         GlobalConfigurationRoute(publisher: publisher).register(on: routes.group())
         let management = ManagementRoutes(registry: registry, onChange: republish)
         management.register(on: routes.group())
